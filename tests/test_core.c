@@ -1,0 +1,227 @@
+/* tests/test_core.c — context, ISA dispatch, RNG, vector ops, model interface. */
+
+static const size_t t_sizes[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 255, 256, 257, 1000};
+#define T_NSIZES (sizeof t_sizes / sizeof t_sizes[0])
+
+static void test_ctx_init_and_isa(void) {
+    sam_ctx ctx;
+    CHECK_OK(sam_ctx_init(&ctx, NULL));
+    CHECK(sam_isa_supported(SAM_ISA_SCALAR));
+    CHECK(sam_isa_supported(ctx.isa));
+    CHECK(ctx.isa == sam_isa_best());
+    CHECK(strcmp(sam_version(), SAM_VERSION_STRING) == 0);
+    CHECK(sam_ctx_set_isa(&ctx, (sam_isa)7) == SAM_ERR_ARG);
+    CHECK(strstr(sam_ctx_message(&ctx), "sam_ctx_set_isa") != NULL);
+    for (int i = 0; i < SAM_ISA_COUNT; i++) {
+        sam_isa before = ctx.isa;
+        sam_status st = sam_ctx_set_isa(&ctx, (sam_isa)i);
+        if (sam_isa_supported((sam_isa)i)) CHECK(st == SAM_OK && ctx.isa == (sam_isa)i);
+        else CHECK(st == SAM_ERR_ISA && ctx.isa == before && strstr(sam_ctx_message(&ctx), sam_isa_name((sam_isa)i)));
+    }
+    CHECK(sam_ctx_init(NULL, NULL) == SAM_ERR_NULL);
+    for (int s = 0; s < SAM_STATUS_COUNT; s++) CHECK(strcmp(sam_status_string((sam_status)s), "unknown status") != 0);
+    sam_ctx_free(&ctx);
+}
+
+static void test_ctx_workspace(void) {
+    sam_ctx ctx;
+    static unsigned char buf[1000];
+    void *p = NULL;
+    sam_ctx_init(&ctx, NULL);
+    CHECK_OK(sam_ctx_reserve(&ctx, 4096));
+    CHECK(ctx.ws_bytes >= 4096 && ((uintptr_t)ctx.ws & 63) == 0);
+    CHECK_OK(sam_ctx_set_workspace(&ctx, buf + 3, 900));
+    CHECK(((uintptr_t)ctx.ws & 63) == 0 && ctx.ws_fixed);
+    CHECK(sam__workspace(&ctx, 100000, &p, "test") == SAM_ERR_WORKSPACE);
+    CHECK(strstr(sam_ctx_message(&ctx), "100000") != NULL);
+    CHECK(sam_ctx_set_workspace(&ctx, NULL, 10) == SAM_ERR_NULL);
+    sam_ctx_free(&ctx);
+}
+
+static void test_message_format(void) {
+    sam_ctx ctx;
+    sam_ctx_init(&ctx, NULL);
+    sam__fail(&ctx, SAM_ERR_ARG, "f: a=%d b=%zu c=%s d=%g e=%g f=%g g=%g %%", -42, (size_t)123456789, "xy", 0.25, -1.5e-7, 3e20, 12345.0);
+    CHECKF(strcmp(ctx.message, "f: a=-42 b=123456789 c=xy d=0.25 e=-1.5e-7 f=3e20 g=12345 %") == 0, "got '%s'", ctx.message);
+    sam_ctx_free(&ctx);
+}
+
+static void test_rng_determinism_and_streams(void) {
+    sam_rng a, b, c;
+    int same = 1, differ = 0;
+    sam_rng_seed(&a, 42, 1);
+    sam_rng_seed(&b, 42, 1);
+    sam_rng_seed(&c, 42, 2);
+    for (int i = 0; i < 1000; i++) {
+        uint32_t x = sam_rng_u32(&a), y = sam_rng_u32(&b), z = sam_rng_u32(&c);
+        same &= x == y;
+        differ += x != z;
+    }
+    CHECK(same);
+    CHECK(differ > 990);
+    /* PCG32 reference value: pcg32_srandom(42, 54) first output is 0xa15c02b7. */
+    sam_rng_seed(&a, 42, 54);
+    CHECKF(sam_rng_u32(&a) == 0xa15c02b7u, "pcg32 reference output mismatch");
+}
+
+static void test_rng_distributions(void) {
+    sam_rng r;
+    const int n = 200000;
+    double s = 0, s2 = 0, s4 = 0, u = 0, rad = 0;
+    int below[10] = {0};
+    sam_rng_seed(&r, 7, 3);
+    for (int i = 0; i < n; i++) {
+        double g = sam_rng_gauss(&r);
+        s += g; s2 += g * g; s4 += g * g * g * g;
+        double x = sam_rng_uniform(&r);
+        CHECK(x >= 0.0 && x < 1.0);
+        u += x;
+        rad += sam_rng_rademacher(&r);
+        below[sam_rng_below(&r, 10)]++;
+    }
+    CHECK_NEAR(s / n, 0.0, 0.01, 0);
+    CHECK_NEAR(s2 / n, 1.0, 0.015, 0);
+    CHECK_NEAR(s4 / n, 3.0, 0.08, 0);
+    CHECK_NEAR(u / n, 0.5, 0.005, 0);
+    CHECK_NEAR(rad / n, 0.0, 0.01, 0);
+    for (int k = 0; k < 10; k++) CHECK_NEAR(below[k] / (double)n, 0.1, 0.004, 0);
+}
+
+static void test_rng_permutation(void) {
+    sam_rng r;
+    size_t p[100];
+    int seen[100] = {0}, ok = 1;
+    sam_rng_seed(&r, 1, 4);
+    sam_rng_permutation(&r, 100, p);
+    for (int i = 0; i < 100; i++) { if (p[i] >= 100 || seen[p[i]]) ok = 0; else seen[p[i]] = 1; }
+    CHECK(ok);
+    /* position of element 0 is uniform over 5 slots */
+    int pos[5] = {0};
+    for (int t = 0; t < 50000; t++) {
+        sam_rng_permutation(&r, 5, p);
+        for (int i = 0; i < 5; i++) if (p[i] == 0) pos[i]++;
+    }
+    for (int i = 0; i < 5; i++) CHECK_NEAR(pos[i] / 50000.0, 0.2, 0.01, 0);
+}
+
+static void test_log_det(void) {
+    const double xs[] = {1e-300, 1e-10, 0.1, 0.5, 0.7071, 1.0, 1.5, 2.0, 10.0, 12345.678, 1e300};
+    for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) CHECK_NEAR(sam_log_det(xs[i]), log(xs[i]), 1e-15, 1e-14);
+    CHECK(sam_log_det(0.0) < -1e308);
+    CHECK(sam_log_det(-1.0) != sam_log_det(-1.0));
+}
+
+static void test_dot_sumsq_all_isas(void) {
+    sam_ctx ctx;
+    sam_ctx_init(&ctx, NULL);
+    for (size_t k = 0; k < T_NSIZES; k++) {
+        size_t n = t_sizes[k];
+        float *x = t_alloc_off(n), *y = t_alloc_off(n);
+        double ref = 0, abs_ref = 0;
+        t_fill(1, n, x); t_fill(2, n, y);
+        for (size_t i = 0; i < n; i++) { ref += (double)x[i] * y[i]; abs_ref += fabs((double)x[i] * y[i]); }
+        FOR_EACH_ISA(ctx, isa) {
+            double d = 0;
+            CHECK_OK(sam_dot(&ctx, n, x, y, &d));
+            CHECKF(fabs(d - ref) <= 1e-6 * abs_ref + 1e-12, "isa %s n %zu dot %.9g ref %.9g", sam_isa_name((sam_isa)isa), n, d, ref);
+            double d2 = 0;
+            sam_dot(&ctx, n, x, y, &d2);
+            CHECK(d == d2); /* repeated runs bit-identical */
+            const float *bufs[2] = {x, y};
+            size_t lens[2] = {n, n};
+            double nrm = 0, refn = 0;
+            for (size_t i = 0; i < n; i++) refn += (double)x[i] * x[i] + (double)y[i] * y[i];
+            CHECK_OK(sam_norm2(&ctx, 2, bufs, lens, &nrm));
+            CHECK_NEAR(nrm, sqrt(refn), 0, 1e-6);
+        }
+        t_free_off(x); t_free_off(y);
+    }
+    sam_ctx_free(&ctx);
+}
+
+static void test_axpy_scale_perturb_all_isas(void) {
+    sam_ctx ctx;
+    sam_ctx_init(&ctx, NULL);
+    for (size_t k = 0; k < T_NSIZES; k++) {
+        size_t n = t_sizes[k];
+        float *x = t_alloc_off(n), *y0 = t_alloc_off(n), *y = t_alloc_off(n), *out = t_alloc_off(n);
+        t_fill(3, n, x); t_fill(4, n, y0);
+        FOR_EACH_ISA(ctx, isa) {
+            int ok = 1;
+            memcpy(y, y0, n * sizeof(float));
+            CHECK_OK(sam_axpy(&ctx, n, 0.37f, x, y));
+            for (size_t i = 0; i < n; i++) ok &= fabs(y[i] - (y0[i] + 0.37 * x[i])) <= 2e-7 * (1 + fabs(y0[i]) + fabs(x[i]));
+            CHECKF(ok, "axpy isa %s n %zu", sam_isa_name((sam_isa)isa), n);
+            memcpy(y, y0, n * sizeof(float));
+            CHECK_OK(sam_scale(&ctx, n, -1.75f, y));
+            ok = 1;
+            for (size_t i = 0; i < n; i++) ok &= y[i] == (float)(y0[i] * -1.75);
+            CHECKF(ok, "scale isa %s n %zu", sam_isa_name((sam_isa)isa), n);
+            CHECK_OK(sam_perturb(&ctx, n, y0, 0.05f, x, out));
+            ok = 1;
+            for (size_t i = 0; i < n; i++) ok &= fabs(out[i] - (y0[i] + 0.05 * x[i])) <= 2e-7 * (1 + fabs(y0[i]));
+            CHECKF(ok, "perturb isa %s n %zu", sam_isa_name((sam_isa)isa), n);
+            CHECK_OK(sam_copy(&ctx, n, y0, y));
+            CHECK(memcmp(y, y0, n * sizeof(float)) == 0);
+        }
+        t_free_off(x); t_free_off(y0); t_free_off(y); t_free_off(out);
+    }
+    sam_ctx_free(&ctx);
+}
+
+static void test_vector_ops_bad_input(void) {
+    sam_ctx ctx;
+    float x[4] = {1, 2, 3, 4}, y[4] = {0};
+    double d = 7;
+    sam_ctx_init(&ctx, NULL);
+    CHECK(sam_dot(&ctx, 4, NULL, x, &d) == SAM_ERR_NULL && d == 7);
+    CHECK(strstr(sam_ctx_message(&ctx), "sam_dot: x") != NULL);
+    CHECK(sam_axpy(&ctx, 4, 1.0f, x, NULL) == SAM_ERR_NULL && strstr(sam_ctx_message(&ctx), "y is NULL"));
+    CHECK(sam_copy(&ctx, (size_t)-1 / 2, x, y) == SAM_ERR_SIZE && y[0] == 0);
+    CHECK(sam_dot(NULL, 4, x, x, &d) == SAM_ERR_NULL);
+    const float *bufs[2] = {x, NULL};
+    size_t lens[2] = {4, 4};
+    CHECK(sam_norm2(&ctx, 2, bufs, lens, &d) == SAM_ERR_NULL && d == 7);
+    sam_ctx_free(&ctx);
+}
+
+/* A quadratic callback model: L = ½ Σ a_i w_i², used for the interface. */
+static sam_status t_quad_lg(void *user, const float *w, const sam_batch *b, double *loss, float *grad) {
+    const float *a = (const float *)user;
+    double l = 0;
+    (void)b;
+    for (int i = 0; i < 3; i++) { l += 0.5 * a[i] * w[i] * w[i]; if (grad) grad[i] = a[i] * w[i]; }
+    *loss = l;
+    return SAM_OK;
+}
+
+static void test_model_callbacks(void) {
+    sam_ctx ctx;
+    sam_model m;
+    float a[3] = {1, 2, 3}, w[3] = {1, 1, 1}, g[3], v[3] = {1, 0, 0}, hv[3];
+    double loss = 0;
+    sam_ctx_init(&ctx, NULL);
+    CHECK_OK(sam_model_callbacks(&m, 3, t_quad_lg, NULL, a));
+    CHECK_OK(sam_model_loss_grad(&ctx, &m, w, NULL, &loss, g, NULL));
+    CHECK_NEAR(loss, 3.0, 1e-12, 0);
+    CHECK(g[0] == 1 && g[1] == 2 && g[2] == 3);
+    CHECK(sam_model_hvp(&ctx, &m, w, NULL, v, hv, NULL) == SAM_ERR_UNSUPPORTED);
+    w[1] = NAN;
+    CHECK(sam_model_loss_grad(&ctx, &m, w, NULL, &loss, g, NULL) == SAM_ERR_NONFINITE);
+    CHECK(strstr(sam_ctx_message(&ctx), "not finite") != NULL);
+    sam_ctx_free(&ctx);
+}
+
+static void tests_core(void) {
+    RUN_TEST(test_ctx_init_and_isa);
+    RUN_TEST(test_ctx_workspace);
+    RUN_TEST(test_message_format);
+    RUN_TEST(test_rng_determinism_and_streams);
+    RUN_TEST(test_rng_distributions);
+    RUN_TEST(test_rng_permutation);
+    RUN_TEST(test_log_det);
+    RUN_TEST(test_dot_sumsq_all_isas);
+    RUN_TEST(test_axpy_scale_perturb_all_isas);
+    RUN_TEST(test_vector_ops_bad_input);
+    RUN_TEST(test_model_callbacks);
+}

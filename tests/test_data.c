@@ -1,0 +1,4 @@
+/* tests/test_data.c — included by tests/run.c. */
+
+static void tests_data(void) {
+}

@@ -1,0 +1,4 @@
+/* tests/test_nn.c — included by tests/run.c. */
+
+static void tests_nn(void) {
+}
