@@ -71,3 +71,11 @@ help:
 	@echo "make data        unpack Fashion-MNIST from dataset-fashion-mnist into data/"
 	@echo "make install     install sam.h and sam.pc under PREFIX (default /usr/local)"
 	@echo "make clean       remove build outputs"
+
+## data: unpack Fashion-MNIST (apt-get install dataset-fashion-mnist) into data/
+FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+data:
+	@test -d $(FMNIST_DIR) || { echo "make data: $(FMNIST_DIR) not found; apt-get install dataset-fashion-mnist"; exit 2; }
+	@mkdir -p data
+	@for f in $(FMNIST_DIR)/*-ubyte.gz; do b=$$(basename $$f .gz); test -f data/$$b || gzip -dc $$f > data/$$b; done
+	@ls -l data

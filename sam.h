@@ -286,6 +286,7 @@ SAMDEF sam_status sam_model_error(sam_ctx *ctx, const sam_model *m, const float 
 #include "wip/20_nn.h"
 #include "wip/30_optim.h"
 #include "wip/40_data.h"
+#include "wip/50_sharp.h"
 #undef SAM__PART_DECL
 
 #endif /* SAM_H */
@@ -1143,6 +1144,7 @@ SAM__DEF sam_status sam_model_error(sam_ctx *ctx, const sam_model *m, const floa
 #include "wip/20_nn.h"
 #include "wip/30_optim.h"
 #include "wip/40_data.h"
+#include "wip/50_sharp.h"
 #undef SAM__PART_IMPL
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -11,6 +11,7 @@ t_state T;
 #include "test_nn.c"
 #include "test_optim.c"
 #include "test_data.c"
+#include "test_sharp.c"
 
 int main(int argc, char **argv) {
     T.filter = argc > 1 ? argv[1] : NULL;
@@ -25,6 +26,7 @@ int main(int argc, char **argv) {
     tests_nn();
     tests_optim();
     tests_data();
+    tests_sharp();
     printf("%d passed, %d failed\n", T.passed, T.failed);
     return T.failed > 100 ? 100 : T.failed;
 }

@@ -1,0 +1,4 @@
+/* tests/test_sharp.c — included by tests/run.c. */
+
+static void tests_sharp(void) {
+}
