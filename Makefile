@@ -58,6 +58,15 @@ test-san: $(BUILD)/test_san
 
 test-all: test test-san test-neon
 
+## install: sam.h and a pkg-config file under $(DESTDIR)$(PREFIX)
+install:
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 sam.h $(DESTDIR)$(PREFIX)/include/sam.h
+	@v=$$(sed -n 's/^#define SAM_VERSION_STRING "\(.*\)"/\1/p' sam.h); \
+	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: sam\nDescription: Sharpness-Aware Minimization in one C header\nVersion: %s\nCflags: -I$${includedir}\nLibs: -lm\n' \
+	  "$(PREFIX)" "$$v" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sam.pc
+	@echo "installed $(DESTDIR)$(PREFIX)/include/sam.h and $(DESTDIR)$(PREFIX)/lib/pkgconfig/sam.pc"
+
 clean:
 	rm -rf $(BUILD)
 
@@ -79,3 +88,7 @@ data:
 	@mkdir -p data
 	@for f in $(FMNIST_DIR)/*-ubyte.gz; do b=$$(basename $$f .gz); test -f data/$$b || gzip -dc $$f > data/$$b; done
 	@ls -l data
+
+# The example programs and the benchmarks keep their rules beside their sources.
+-include examples/examples.mk
+-include bench/bench.mk
