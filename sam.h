@@ -141,13 +141,16 @@ SAMDEF const char *sam_isa_name(sam_isa isa);
 /* ========================================================================
  * DECLARATIONS: random numbers
  *   PCG32 (O'Neill 2014): 64-bit state, 2^63 independent streams. Gaussians
- *   use the polar method with our own log, so a seed gives the same numbers
- *   on every platform, compiler and ISA (no libm inside).
+ *   use the polar method with our own log (no libm result inside), so a seed
+ *   gives the same numbers on every platform, compiler and ISA. The struct is
+ *   plain data: copying it saves the stream, restoring continues it exactly.
  * ====================================================================== */
 
 typedef struct sam_rng {
     uint64_t state;
     uint64_t inc;       /* stream selector, always odd */
+    double spare;       /* the polar method's second normal, if has_spare */
+    int has_spare;
 } sam_rng;
 
 /* Conventional stream ids: one seed drives independent streams. */
@@ -261,6 +264,8 @@ typedef struct sam_model {
 SAMDEF sam_status sam_model_callbacks(sam_model *m, size_t n_params, sam_loss_grad_fn loss_grad,
                                       sam_hvp_fn hvp /* may be NULL */, void *user);
 SAMDEF size_t sam_model_work_bytes(const sam_model *m, size_t batch);
+/* 1 when the model provides an exact Hessian-vector product. */
+SAMDEF int sam_model_has_hvp(const sam_model *m);
 /* Validating wrappers: check arguments, call the model, check finiteness.
  * On a non-finite loss or gradient they return SAM_ERR_NONFINITE. */
 SAMDEF sam_status sam_model_loss_grad(sam_ctx *ctx, const sam_model *m, const float *w,
@@ -476,11 +481,15 @@ static size_t sam__round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
 /* All finite? Used on user inputs and on every loss and gradient. */
 static int sam__all_finite(size_t n, const float *x) {
-    size_t i;
-    float acc = 0.0f;
-    /* x*0 is 0 for finite x and NaN for Inf/NaN: one branch-free pass. */
-    for (i = 0; i < n; i++) acc += x[i] * 0.0f;
-    return acc == 0.0f;
+    size_t i = 0;
+    float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int j;
+    /* x*0 is 0 for finite x and NaN for Inf/NaN: branch-free, eight independent
+     * accumulators so the compiler can keep a vector register busy. */
+    for (; i + 8 <= n; i += 8)
+        for (j = 0; j < 8; j++) a[j] += x[i + j] * 0.0f;
+    for (; i < n; i++) a[0] += x[i] * 0.0f;
+    return (a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7]) == 0.0f;
 }
 
 /* ---- helpers: memory ---------------------------------------------------- */
@@ -632,6 +641,8 @@ SAM__DEF void sam_rng_seed(sam_rng *rng, uint64_t seed, uint64_t stream) {
     /* PCG32 seeding procedure (pcg32_srandom_r). */
     rng->state = 0u;
     rng->inc = (stream << 1u) | 1u;
+    rng->spare = 0.0;
+    rng->has_spare = 0;
     (void)sam_rng_u32(rng);
     rng->state += seed;
     (void)sam_rng_u32(rng);
@@ -672,38 +683,48 @@ SAM__DEF float sam_rng_uniformf(sam_rng *rng) {
     return (float)(sam_rng_u32(rng) >> 8) * (1.0f / 16777216.0f);
 }
 
-/* ln(x) for finite x > 0 in plain IEEE double arithmetic: reduce x = m 2^k with
- * m in [√½, √2), then ln m = 2 atanh(s), s = (m-1)/(m+1), |s| ≤ 0.1716, summed
- * to s^27 (error < 1e-20 relative). Platform-independent by construction. */
+/* ln(x) for finite x > 0 in plain IEEE double arithmetic: x = m 2^k exactly
+ * (frexp), m in [√½, √2); ln m = 2 atanh(s), s = (m-1)/(m+1), |s| ≤ 0.1716,
+ * the odd series to s^27 by Horner (truncation < 1e-21 relative); ln 2 split
+ * in two so k ln 2 stays exact. Only +, ×, ÷ on doubles with contraction off:
+ * the same bits on every IEEE platform, unlike libm's log. */
 SAM__DEF double sam_log_det(double x) {
+    static const double ln2_hi = 6.93147180369123816490e-01; /* 32 bits: k*ln2_hi exact */
+    static const double ln2_lo = 1.90821492927058770002e-10;
     int k = 0;
-    double m = x, s, s2, term, sum;
-    int i;
+    double m, s, z, p;
     if (!(x > 0.0)) return x == 0.0 ? -HUGE_VAL : (x - x) / (x - x);
     if (x > DBL_MAX) return x;
-    while (m >= 1.4142135623730951) { m *= 0.5; k++; }
-    while (m < 0.7071067811865476) { m *= 2.0; k--; }
+    m = frexp(x, &k); /* exact */
+    if (m < 0.7071067811865476) { m *= 2.0; k--; }
     s = (m - 1.0) / (m + 1.0);
-    s2 = s * s;
-    term = s;
-    sum = 0.0;
-    for (i = 1; i <= 27; i += 2) {
-        sum += term / (double)i;
-        term *= s2;
-    }
-    return 2.0 * sum + (double)k * 0.6931471805599453;
+    z = s * s;
+    p = 1.0 / 27.0;
+    p = p * z + 1.0 / 25.0; p = p * z + 1.0 / 23.0; p = p * z + 1.0 / 21.0;
+    p = p * z + 1.0 / 19.0; p = p * z + 1.0 / 17.0; p = p * z + 1.0 / 15.0;
+    p = p * z + 1.0 / 13.0; p = p * z + 1.0 / 11.0; p = p * z + 1.0 / 9.0;
+    p = p * z + 1.0 / 7.0;  p = p * z + 1.0 / 5.0;  p = p * z + 1.0 / 3.0;
+    p = p * z + 1.0;
+    return (double)k * ln2_hi + ((double)k * ln2_lo + 2.0 * s * p);
 }
 
-/* Marsaglia's polar method; the second value is discarded so that the state
- * stays one integer pair (saving, resuming and splitting streams stay simple). */
+/* Marsaglia's polar method: one accepted pair gives two normals; the second is
+ * kept in the state (has_spare) and returned by the next call. */
 SAM__DEF double sam_rng_gauss(sam_rng *rng) {
-    double u, v, s;
+    double u, v, s, f;
+    if (rng->has_spare) {
+        rng->has_spare = 0;
+        return rng->spare;
+    }
     do {
         u = 2.0 * sam_rng_uniform(rng) - 1.0;
         v = 2.0 * sam_rng_uniform(rng) - 1.0;
         s = u * u + v * v;
     } while (s >= 1.0 || s == 0.0);
-    return u * sqrt(-2.0 * sam_log_det(s) / s);
+    f = sqrt(-2.0 * sam_log_det(s) / s); /* sqrt is correctly rounded (IEEE 754) */
+    rng->spare = v * f;
+    rng->has_spare = 1;
+    return u * f;
 }
 
 SAM__DEF float sam_rng_rademacher(sam_rng *rng) {
@@ -1027,6 +1048,11 @@ SAM__DEF sam_status sam_model_callbacks(sam_model *m, size_t n_params, sam_loss_
     m->cb_hvp = hvp;
     m->cb_user = user;
     return SAM_OK;
+}
+
+SAM__DEF int sam_model_has_hvp(const sam_model *m) {
+    if (!m || !m->vt || !m->vt->hvp) return 0;
+    return m->vt != &sam__callback_vtable || m->cb_hvp != NULL;
 }
 
 SAM__DEF size_t sam_model_work_bytes(const sam_model *m, size_t batch) {
