@@ -1,4 +1,591 @@
-/* tests/test_gemm.c — included by tests/run.c. */
+/* tests/test_gemm.c — included by tests/run.c. sgemm and patch convolution
+ * against double-precision references, on every ISA this CPU has. */
+
+/* Stored matrices for op(A) (M×K) and op(B) (K×N). */
+typedef struct tg_case {
+    sam_transpose ta, tb;
+    size_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+} tg_case;
+
+static size_t tg_rows_a(const tg_case *c) { return c->ta == SAM_NO_TRANS ? c->M : c->K; }
+static size_t tg_rows_b(const tg_case *c) { return c->tb == SAM_NO_TRANS ? c->K : c->N; }
+static double tg_a(const tg_case *c, const float *A, size_t i, size_t k) {
+    return c->ta == SAM_NO_TRANS ? A[i * c->lda + k] : A[k * c->lda + i];
+}
+static double tg_b(const tg_case *c, const float *B, size_t k, size_t j) {
+    return c->tb == SAM_NO_TRANS ? B[k * c->ldb + j] : B[j * c->ldb + k];
+}
+
+/* Buffers of one case, offset by one float from malloc's alignment. */
+typedef struct tg_bufs {
+    float *A, *B, *C, *C0;
+    size_t na, nb, nc;
+} tg_bufs;
+
+static void tg_alloc(const tg_case *c, tg_bufs *b, unsigned seed) {
+    size_t i;
+    b->na = tg_rows_a(c) * c->lda + 1;
+    b->nb = tg_rows_b(c) * c->ldb + 1;
+    b->nc = c->M * c->ldc + 1;
+    b->A = t_alloc_off(b->na);
+    b->B = t_alloc_off(b->nb);
+    b->C = t_alloc_off(b->nc);
+    b->C0 = t_alloc_off(b->nc);
+    t_fill(seed, b->na, b->A);
+    t_fill(seed + 1, b->nb, b->B);
+    t_fill(seed + 2, b->nc, b->C0);
+    if (c->beta == 0.0f) /* beta == 0 must overwrite whatever C holds */
+        for (i = 0; i < b->nc; i += 3) b->C0[i] = NAN;
+    memcpy(b->C, b->C0, b->nc * sizeof(float));
+}
+
+static void tg_free(tg_bufs *b) {
+    t_free_off(b->A); t_free_off(b->B); t_free_off(b->C); t_free_off(b->C0);
+}
+
+/* Compare C with alpha op(A) op(B) + beta C0 in double. The bound grows with
+ * K: |err| <= 4 (K + 2) eps Σ_k |a b| |alpha| + tiny, the forward error bound
+ * of a float dot product. Entries between the rows' width and ldc, and the
+ * guard float after C, must be untouched. Returns the failed-check count. */
+static int tg_check(const tg_case *c, const tg_bufs *b, const char *what) {
+    size_t i, j, k;
+    int bad = 0;
+    for (i = 0; i < c->M; i++) {
+        for (j = 0; j < c->N; j++) {
+            double s = 0.0, sa = 0.0, ref, tol, x = b->C[i * c->ldc + j];
+            for (k = 0; k < c->K; k++) {
+                double p = tg_a(c, b->A, i, k) * tg_b(c, b->B, k, j);
+                s += p;
+                sa += fabs(p);
+            }
+            ref = (double)c->alpha * s;
+            if (c->beta != 0.0f) ref += (double)c->beta * b->C0[i * c->ldc + j];
+            tol = fabs((double)c->alpha) * sa;
+            if (c->beta != 0.0f) tol += fabs((double)c->beta * b->C0[i * c->ldc + j]);
+            tol = 4.0 * (double)(c->K + 2) * FLT_EPSILON * tol + 1e-30;
+            if (!(fabs(x - ref) <= tol)) {
+                if (bad < 3)
+                    CHECKF(0, "%s %c%c M=%zu N=%zu K=%zu alpha=%g beta=%g: C[%zu][%zu] = %.9g, ref %.9g (tol %g)",
+                           what, "NT"[c->ta], "NT"[c->tb], c->M, c->N, c->K, (double)c->alpha, (double)c->beta, i, j,
+                           x, ref, tol);
+                bad++;
+            }
+        }
+        for (j = c->N; j < c->ldc && i * c->ldc + j < b->nc; j++)
+            if (memcmp(&b->C[i * c->ldc + j], &b->C0[i * c->ldc + j], sizeof(float)) != 0) {
+                if (bad < 3) CHECKF(0, "%s: C[%zu][%zu] beyond N was written", what, i, j);
+                bad++;
+            }
+    }
+    if (memcmp(&b->C[b->nc - 1], &b->C0[b->nc - 1], sizeof(float)) != 0) {
+        CHECKF(0, "%s: guard after C was written", what);
+        bad++;
+    }
+    CHECK(1); /* one check per case even when it passes */
+    return bad;
+}
+
+/* Run one case on the context's ISA and check it; also that a second run is
+ * bit-identical. */
+static void tg_run(sam_ctx *ctx, const tg_case *c, unsigned seed) {
+    tg_bufs b;
+    float *first;
+    tg_alloc(c, &b, seed);
+    CHECK_OK(sam_sgemm(ctx, c->ta, c->tb, c->M, c->N, c->K, c->alpha, b.A, c->lda, b.B, c->ldb, c->beta, b.C,
+                       c->ldc));
+    if (tg_check(c, &b, sam_isa_name(ctx->isa)) == 0) {
+        first = (float *)malloc(b.nc * sizeof(float));
+        memcpy(first, b.C, b.nc * sizeof(float));
+        memcpy(b.C, b.C0, b.nc * sizeof(float));
+        CHECK_OK(sam_sgemm(ctx, c->ta, c->tb, c->M, c->N, c->K, c->alpha, b.A, c->lda, b.B, c->ldb, c->beta, b.C,
+                           c->ldc));
+        CHECKF(memcmp(first, b.C, b.nc * sizeof(float)) == 0, "%s M=%zu N=%zu K=%zu: rerun not bit-identical",
+               sam_isa_name(ctx->isa), c->M, c->N, c->K);
+        free(first);
+    }
+    tg_free(&b);
+}
+
+static void tg_set(tg_case *c, int ta, int tb, size_t M, size_t N, size_t K, size_t pad, float alpha, float beta) {
+    c->ta = (sam_transpose)ta;
+    c->tb = (sam_transpose)tb;
+    c->M = M; c->N = N; c->K = K;
+    c->lda = (ta ? M : K) + pad;
+    c->ldb = (tb ? K : N) + pad;
+    c->ldc = N + pad;
+    c->alpha = alpha;
+    c->beta = beta;
+}
+
+/* M, N around every micro-tile (scalar 4×4, AVX2 6×16, NEON 8×12, dot 4×3),
+ * K small and odd, all four transposes, padded leading dimensions. */
+static void test_sgemm_tile_edges(void) {
+    static const size_t sz[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 23, 25, 31, 33, 49};
+    static const size_t ks[] = {1, 3, 8, 17};
+    size_t nsz = sizeof sz / sizeof sz[0], im, in, ik;
+    sam_ctx ctx;
+    tg_case c;
+    unsigned seed = 1;
+    int t;
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (t = 0; t < 4; t++)
+            for (im = 0; im < nsz; im++)
+                for (in = 0; in < nsz; in++) {
+                    ik = (im + in + (size_t)t) % 4;
+                    tg_set(&c, t >> 1, t & 1, sz[im], sz[in], ks[ik], (im + in) % 3, 1.0f, 0.0f);
+                    tg_run(&ctx, &c, seed++);
+                }
+    }
+    sam_ctx_free(&ctx);
+}
+
+/* K, M and N across the cache blocks: kc = 256, mc = 128/168, nc = 3072..4096;
+ * and square sizes 255..257 (smaller under qemu). */
+static void test_sgemm_block_edges(void) {
+    static const size_t kk[] = {255, 256, 257, 513};
+    static const size_t mm[] = {127, 128, 129, 167, 168, 169, 337};
+    sam_ctx ctx;
+    tg_case c;
+    unsigned seed = 100;
+    size_t i;
+    int t;
+#if defined(__aarch64__)
+    static const size_t sq[] = {64, 65};
+#else
+    static const size_t sq[] = {255, 256, 257};
+#endif
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (t = 0; t < 4; t++) {
+            for (i = 0; i < sizeof kk / sizeof kk[0]; i++) {
+                tg_set(&c, t >> 1, t & 1, 7, 19, kk[i], 1, 1.0f, 0.0f);
+                tg_run(&ctx, &c, seed++);
+                tg_set(&c, t >> 1, t & 1, 50, 52, kk[i], 2, -0.5f, 1.0f); /* dot and packed paths */
+                tg_run(&ctx, &c, seed++);
+            }
+            for (i = 0; i < sizeof mm / sizeof mm[0]; i++) {
+                tg_set(&c, t >> 1, t & 1, mm[i], 5 + i, 9, 0, 1.0f, 0.0f);
+                tg_run(&ctx, &c, seed++);
+                tg_set(&c, t >> 1, t & 1, mm[i], 50, 33, 3, 2.0f, -1.0f);
+                tg_run(&ctx, &c, seed++);
+            }
+            tg_set(&c, t >> 1, t & 1, 9, 4097, 3, 1, 1.0f, 0.0f); /* past every nc */
+            tg_run(&ctx, &c, seed++);
+            tg_set(&c, t >> 1, t & 1, 1, 3075, 5, 0, 1.0f, 0.5f);
+            tg_run(&ctx, &c, seed++);
+            tg_set(&c, t >> 1, t & 1, 70, 4099, 3, 1, 1.0f, 0.0f); /* packed B over several nc blocks */
+            tg_run(&ctx, &c, seed++);
+            tg_set(&c, t >> 1, t & 1, 5, 7, 2100, 1, 1.0f, -1.0f); /* dot path: K in 3 chunks */
+            tg_run(&ctx, &c, seed++);
+            tg_set(&c, t >> 1, t & 1, 1, 9, 2100, 0, 1.0f, 0.0f);
+            tg_run(&ctx, &c, seed++);
+            for (i = 0; i < sizeof sq / sizeof sq[0]; i++) {
+                tg_set(&c, t >> 1, t & 1, sq[i], sq[i], sq[i], t, 1.0f, 0.0f);
+                tg_run(&ctx, &c, seed++);
+            }
+        }
+    }
+    sam_ctx_free(&ctx);
+}
+
+/* The models' skinny shapes (sizes cut down under qemu). */
+static void test_sgemm_model_shapes(void) {
+#if defined(__aarch64__)
+    static const size_t sh[][5] = {{0, 1, 40, 20, 300}, {1, 0, 20, 300, 40}, {0, 0, 40, 300, 20}, {0, 1, 1, 50, 30},
+                                   {0, 0, 1, 50, 30}, {1, 0, 30, 50, 1}};
+#else
+    static const size_t sh[][5] = {{0, 1, 40, 20, 1000}, {1, 0, 20, 1000, 40}, {0, 0, 40, 1000, 20},
+                                   {0, 1, 400, 40, 2000}, {1, 0, 40, 2000, 400}, {0, 1, 40, 20, 10000},
+                                   {0, 1, 1, 500, 30},    {0, 0, 1, 500, 30},    {1, 0, 30, 500, 1},
+                                   {1, 1, 1, 500, 30}};
+#endif
+    sam_ctx ctx;
+    tg_case c;
+    size_t i;
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (i = 0; i < sizeof sh / sizeof sh[0]; i++) {
+            tg_set(&c, (int)sh[i][0], (int)sh[i][1], sh[i][2], sh[i][3], sh[i][4], 0, 1.0f, 0.0f);
+            tg_run(&ctx, &c, 300 + (unsigned)i);
+        }
+    }
+    sam_ctx_free(&ctx);
+}
+
+/* alpha and beta: general values, beta = 1 (accumulate), beta = 0 over NaN,
+ * alpha = 0 and K = 0 (C only scaled: A and B may hold NaN), M or N = 0. */
+static void test_sgemm_alpha_beta(void) {
+    static const float ab[][2] = {{1.0f, 0.0f}, {0.5f, 1.0f}, {-2.0f, -0.25f}, {1.0f, 1.0f}};
+    sam_ctx ctx;
+    tg_case c;
+    size_t i;
+    int t;
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (t = 0; t < 4; t++)
+            for (i = 0; i < 4; i++) {
+                tg_set(&c, t >> 1, t & 1, 13, 21, 37, 1, ab[i][0], ab[i][1]);
+                tg_run(&ctx, &c, 500 + (unsigned)i);
+                tg_set(&c, t >> 1, t & 1, 2, 70, 37, 1, ab[i][0], ab[i][1]);
+                tg_run(&ctx, &c, 600 + (unsigned)i);
+            }
+        {
+            float A[6], B[6], C[4] = {1, 2, 3, NAN}, nan = NAN;
+            for (i = 0; i < 6; i++) A[i] = B[i] = nan;
+            /* alpha = 0: A, B not read, C = beta C */
+            C[3] = 4;
+            CHECK_OK(sam_sgemm(&ctx, SAM_NO_TRANS, SAM_NO_TRANS, 2, 2, 3, 0.0f, A, 3, B, 2, 2.0f, C, 2));
+            CHECK(C[0] == 2 && C[1] == 4 && C[2] == 6 && C[3] == 8);
+            /* alpha = 0, beta = 0: zeros even over NaN */
+            C[1] = nan;
+            CHECK_OK(sam_sgemm(&ctx, SAM_NO_TRANS, SAM_TRANS, 2, 2, 3, 0.0f, A, 3, B, 3, 0.0f, C, 2));
+            CHECK(C[0] == 0 && C[1] == 0 && C[2] == 0 && C[3] == 0);
+            /* K = 0 with NULL A and B: C = beta C */
+            C[0] = 1; C[1] = 2; C[2] = 3; C[3] = 4;
+            CHECK_OK(sam_sgemm(&ctx, SAM_TRANS, SAM_NO_TRANS, 2, 2, 0, 1.0f, NULL, 2, NULL, 2, -1.0f, C, 2));
+            CHECK(C[0] == -1 && C[1] == -2 && C[2] == -3 && C[3] == -4);
+            /* M = 0 and N = 0: nothing happens, not even to C */
+            CHECK_OK(sam_sgemm(&ctx, SAM_NO_TRANS, SAM_NO_TRANS, 0, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2));
+            CHECK_OK(sam_sgemm(&ctx, SAM_NO_TRANS, SAM_NO_TRANS, 2, 0, 3, 1.0f, A, 3, B, 0, 0.0f, C, 2));
+            CHECK(C[0] == -1 && C[1] == -2 && C[2] == -3 && C[3] == -4);
+        }
+    }
+    sam_ctx_free(&ctx);
+}
+
+/* Every SIMD ISA close to scalar (both are checked against double as well). */
+static void test_sgemm_simd_vs_scalar(void) {
+    static const size_t sh[][3] = {{37, 41, 300}, {6, 16, 256}, {100, 3, 70}, {3, 100, 70}};
+    sam_ctx ctx;
+    size_t i, j, t;
+    sam_ctx_init(&ctx, NULL);
+    for (t = 0; t < 4; t++)
+        for (i = 0; i < sizeof sh / sizeof sh[0]; i++) {
+            tg_case c;
+            tg_bufs b;
+            float *ref;
+            tg_set(&c, (int)(t >> 1), (int)(t & 1), sh[i][0], sh[i][1], sh[i][2], 1, 1.0f, 0.0f);
+            tg_alloc(&c, &b, 700 + (unsigned)i);
+            ref = (float *)malloc(b.nc * sizeof(float));
+            memcpy(ref, b.C0, b.nc * sizeof(float));
+            CHECK_OK(sam_ctx_set_isa(&ctx, SAM_ISA_SCALAR));
+            CHECK_OK(sam_sgemm(&ctx, c.ta, c.tb, c.M, c.N, c.K, 1.0f, b.A, c.lda, b.B, c.ldb, 0.0f, ref, c.ldc));
+            FOR_EACH_ISA(ctx, isa) {
+                int bad = 0;
+                if (isa == SAM_ISA_SCALAR) continue;
+                memcpy(b.C, b.C0, b.nc * sizeof(float));
+                CHECK_OK(sam_sgemm(&ctx, c.ta, c.tb, c.M, c.N, c.K, 1.0f, b.A, c.lda, b.B, c.ldb, 0.0f, b.C, c.ldc));
+                for (j = 0; j < c.M * c.ldc; j++)
+                    if (j % c.ldc < c.N && !(fabs(b.C[j] - ref[j]) <= 1e-5 * sqrt((double)c.K) * 4.0)) bad++;
+                CHECKF(bad == 0, "%s vs scalar %zu×%zu×%zu: %d entries differ", sam_isa_name((sam_isa)isa), c.M, c.N,
+                       c.K, bad);
+            }
+            free(ref);
+            tg_free(&b);
+        }
+    sam_ctx_free(&ctx);
+}
+
+/* The micro-kernels and dot kernels of each ISA, called directly on tiles. */
+static void test_sgemm_kernels_direct(void) {
+    sam_ctx ctx;
+    size_t m, n, K = 21, i, j, k;
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        const sam__gemm_cfg *g = &sam__gemm_cfgs[isa];
+        float *a = t_alloc_off(g->mr * K), *bp = t_alloc_off(K * g->nr), *c = t_alloc_off(g->mr * g->nr);
+        float *A = t_alloc_off(4 * K), *B = t_alloc_off(3 * K), C[12];
+        t_fill(1, g->mr * K, a);
+        t_fill(2, K * g->nr, bp);
+        t_fill(3, 4 * K, A);
+        t_fill(4, 3 * K, B);
+        for (m = 1; m <= g->mr; m++)
+            for (n = 1; n <= g->nr; n++) {
+                for (i = 0; i < g->mr * g->nr; i++) c[i] = NAN;
+                g->ukr(K, 1.0f, a, bp, g->nr, 0.0f, c, g->nr, m, n);
+                for (i = 0; i < g->mr; i++)
+                    for (j = 0; j < g->nr; j++) {
+                        double s = 0;
+                        for (k = 0; k < K; k++) s += (double)a[k * g->mr + i] * bp[k * g->nr + j];
+                        if (i < m && j < n) CHECK_NEAR(c[i * g->nr + j], s, 1e-5, 1e-5);
+                        else CHECK(c[i * g->nr + j] != c[i * g->nr + j]); /* untouched NaN */
+                    }
+            }
+        for (m = 1; m <= SAM__DOT_MR; m++)
+            for (n = 1; n <= SAM__DOT_NR; n++) {
+                for (i = 0; i < 12; i++) C[i] = NAN;
+                sam__gemm_dot_impl[isa](K, 2.0f, A, K, B, K, 0.0f, C, 3, m, n);
+                for (i = 0; i < 4; i++)
+                    for (j = 0; j < 3; j++) {
+                        double s = 0;
+                        for (k = 0; k < K; k++) s += (double)A[i * K + k] * B[j * K + k];
+                        if (i < m && j < n) CHECK_NEAR(C[i * 3 + j], 2.0 * s, 1e-5, 1e-5);
+                        else CHECK(C[i * 3 + j] != C[i * 3 + j]);
+                    }
+            }
+        {
+            /* one row of A against n <= 8 rows of B8 */
+            float *B8 = t_alloc_off(SAM__DOT1_NR * K), C1[SAM__DOT1_NR];
+            t_fill(8, SAM__DOT1_NR * K, B8);
+            for (n = 1; n <= SAM__DOT1_NR; n++) {
+                for (i = 0; i < SAM__DOT1_NR; i++) C1[i] = NAN;
+                sam__gemm_dot1_impl[isa](K, -1.0f, A, B8, K, 0.0f, C1, n);
+                for (j = 0; j < SAM__DOT1_NR; j++) {
+                    double s = 0;
+                    for (k = 0; k < K; k++) s += (double)A[k] * B8[j * K + k];
+                    if (j < n) CHECK_NEAR(C1[j], -s, 1e-5, 1e-5);
+                    else CHECK(C1[j] != C1[j]);
+                }
+            }
+            t_free_off(B8);
+        }
+        t_free_off(a); t_free_off(bp); t_free_off(c); t_free_off(A); t_free_off(B);
+        {
+            /* row kernel: N across its 32/16-column blocks, K odd and even,
+             * a strided (inca = 3), beta = 0 over NaN and beta = -1 */
+            static const size_t ns[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 47, 64, 65};
+            size_t ni, kk, ldb = 70;
+            float *av = t_alloc_off(3 * 9), *Bm = t_alloc_off(9 * ldb), *cv = t_alloc_off(ldb), *c0 = t_alloc_off(ldb);
+            t_fill(5, 3 * 9, av);
+            t_fill(6, 9 * ldb, Bm);
+            t_fill(7, ldb, c0);
+            for (ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+                for (kk = 1; kk <= 9; kk += 4) {
+                    float beta;
+                    for (beta = 0.0f; beta >= -1.0f; beta -= 1.0f) {
+                        for (i = 0; i < ldb; i++) cv[i] = beta == 0.0f ? NAN : c0[i];
+                        sam__gemm_row_impl[isa](ns[ni], kk, 0.5f, av, 3, Bm, ldb, beta, cv);
+                        for (j = 0; j < ldb; j++) {
+                            double s = 0;
+                            for (k = 0; k < kk; k++) s += (double)av[3 * k] * Bm[k * ldb + j];
+                            s = 0.5 * s + (beta != 0.0f ? (double)beta * c0[j] : 0.0);
+                            if (j < ns[ni]) CHECK_NEAR(cv[j], s, 1e-5, 1e-5);
+                            else if (beta == 0.0f) CHECK(cv[j] != cv[j]);
+                            else CHECK(cv[j] == c0[j]);
+                        }
+                    }
+                }
+            t_free_off(av); t_free_off(Bm); t_free_off(cv); t_free_off(c0);
+        }
+    }
+    sam_ctx_free(&ctx);
+}
+
+/* A fixed workspace: too small → SAM_ERR_WORKSPACE with C untouched; exactly
+ * sam_sgemm_workspace_bytes → works without allocating. */
+static void test_sgemm_workspace(void) {
+    sam_ctx ctx;
+    tg_case c;
+    tg_bufs b;
+    size_t need, i;
+    unsigned char *buf;
+    tg_set(&c, 0, 0, 300, 70, 600, 0, 1.0f, 0.0f);
+    tg_alloc(&c, &b, 900);
+    need = sam_sgemm_workspace_bytes(c.M, c.N, c.K);
+    CHECK(need > 0);
+    CHECK(sam_sgemm_workspace_bytes(0, 5, 5) == 0);
+    CHECK(sam_sgemm_workspace_bytes((size_t)-1, (size_t)-1, (size_t)-1) >= need);
+    CHECK(sam_sgemm_workspace_bytes((size_t)-1, (size_t)-1, (size_t)-1) < ((size_t)64 << 20));
+    buf = (unsigned char *)malloc(need + 64);
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        CHECK_OK(sam_ctx_set_workspace(&ctx, buf, 256));
+        memcpy(b.C, b.C0, b.nc * sizeof(float));
+        CHECK(sam_sgemm(&ctx, c.ta, c.tb, c.M, c.N, c.K, 1.0f, b.A, c.lda, b.B, c.ldb, 0.0f, b.C, c.ldc) ==
+              SAM_ERR_WORKSPACE);
+        CHECK(strstr(sam_ctx_message(&ctx), "sam_sgemm") != NULL);
+        CHECK(memcmp(b.C, b.C0, b.nc * sizeof(float)) == 0);
+        CHECK_OK(sam_ctx_set_workspace(&ctx, buf + 64 - ((uintptr_t)buf & 63), need));
+        CHECK_OK(sam_sgemm(&ctx, c.ta, c.tb, c.M, c.N, c.K, 1.0f, b.A, c.lda, b.B, c.ldb, 0.0f, b.C, c.ldc));
+        CHECK(tg_check(&c, &b, "fixed workspace") == 0);
+        /* alpha = 0 needs no workspace at all */
+        CHECK_OK(sam_ctx_set_workspace(&ctx, buf, 64));
+        CHECK_OK(sam_sgemm(&ctx, c.ta, c.tb, c.M, c.N, c.K, 0.0f, b.A, c.lda, b.B, c.ldb, 0.0f, b.C, c.ldc));
+        for (i = 0; i < c.M * c.N; i++)
+            if (b.C[i] != 0.0f) break;
+        CHECK(i == c.M * c.N);
+    }
+    sam_ctx_free(&ctx);
+    free(buf);
+    tg_free(&b);
+}
+
+/* Bad input: status, the message names the argument, C untouched. */
+static void test_sgemm_bad_input(void) {
+    sam_ctx ctx;
+    float A[64], B[64], C[64], C0[64];
+    size_t big = (size_t)-1 / 2;
+    int i;
+    for (i = 0; i < 64; i++) A[i] = B[i] = C0[i] = (float)i;
+    memcpy(C, C0, sizeof C);
+    sam_ctx_init(&ctx, NULL);
+    CHECK(sam_sgemm(NULL, SAM_NO_TRANS, SAM_NO_TRANS, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2) == SAM_ERR_NULL);
+#define TG_BAD(st, word, call)                                                                              \
+    do {                                                                                                    \
+        CHECK((call) == (st));                                                                              \
+        CHECKF(strstr(sam_ctx_message(&ctx), word) != NULL, "message '%s' lacks '%s'", sam_ctx_message(&ctx), \
+               word);                                                                                       \
+        CHECK(memcmp(C, C0, sizeof C) == 0);                                                                \
+    } while (0)
+    TG_BAD(SAM_ERR_NULL, "A is NULL", sam_sgemm(&ctx, SAM_NO_TRANS, SAM_NO_TRANS, 2, 2, 2, 1.0f, NULL, 2, B, 2, 0.0f, C, 2));
+    TG_BAD(SAM_ERR_NULL, "B is NULL", sam_sgemm(&ctx, SAM_NO_TRANS, SAM_NO_TRANS, 2, 2, 2, 1.0f, A, 2, NULL, 2, 0.0f, C, 2));
+    TG_BAD(SAM_ERR_NULL, "C is NULL", sam_sgemm(&ctx, SAM_NO_TRANS, SAM_NO_TRANS, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, NULL, 2));
+    TG_BAD(SAM_ERR_ARG, "ta", sam_sgemm(&ctx, (sam_transpose)2, SAM_NO_TRANS, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2));
+    TG_BAD(SAM_ERR_ARG, "tb", sam_sgemm(&ctx, SAM_NO_TRANS, (sam_transpose)-1, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2));
+    /* lda must hold a row of the stored A: K (NoTrans) or M (Trans) */
+    TG_BAD(SAM_ERR_ARG, "lda", sam_sgemm(&ctx, SAM_NO_TRANS, SAM_NO_TRANS, 2, 2, 3, 1.0f, A, 2, B, 2, 0.0f, C, 2));
+    TG_BAD(SAM_ERR_ARG, "lda", sam_sgemm(&ctx, SAM_TRANS, SAM_NO_TRANS, 3, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2));
+    TG_BAD(SAM_ERR_ARG, "ldb", sam_sgemm(&ctx, SAM_NO_TRANS, SAM_NO_TRANS, 2, 3, 2, 1.0f, A, 2, B, 2, 0.0f, C, 3));
+    TG_BAD(SAM_ERR_ARG, "ldb", sam_sgemm(&ctx, SAM_NO_TRANS, SAM_TRANS, 2, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2));
+    TG_BAD(SAM_ERR_ARG, "ldc", sam_sgemm(&ctx, SAM_NO_TRANS, SAM_NO_TRANS, 2, 3, 2, 1.0f, A, 2, B, 3, 0.0f, C, 2));
+    /* extents that overflow size_t */
+    TG_BAD(SAM_ERR_SIZE, "C (", sam_sgemm(&ctx, SAM_NO_TRANS, SAM_NO_TRANS, big, 2, 0, 1.0f, A, 0, B, 2, 0.0f, C, 8));
+    TG_BAD(SAM_ERR_SIZE, "A (", sam_sgemm(&ctx, SAM_NO_TRANS, SAM_NO_TRANS, big, 2, 2, 1.0f, A, 4, B, 2, 0.0f, C, 2));
+    TG_BAD(SAM_ERR_SIZE, "B (", sam_sgemm(&ctx, SAM_NO_TRANS, SAM_TRANS, 2, big, 2, 1.0f, A, 2, B, 2, 0.0f, C, big));
+    TG_BAD(SAM_ERR_SIZE, "A (", sam_sgemm(&ctx, SAM_TRANS, SAM_NO_TRANS, 2, 2, big, 1.0f, A, big, B, 2, 0.0f, C, 2));
+    sam_ctx_free(&ctx);
+}
+
+/* ---- patch convolution --------------------------------------------------- */
+
+/* X (n·P × d), W (F × d), dZ (n·P × F): forward and backward vs double. */
+static void tg_patch_case(sam_ctx *ctx, size_t n, size_t P, size_t d, size_t F, unsigned seed) {
+    size_t R = n * P, i, j, k;
+    float *X = t_alloc_off(R * d), *W = t_alloc_off(F * d), *Z = t_alloc_off(R * F), *dZ = t_alloc_off(R * F);
+    float *dW = t_alloc_off(F * d), *dW0 = t_alloc_off(F * d), *dX = t_alloc_off(R * d);
+    double tol;
+    int bad = 0;
+    t_fill(seed, R * d, X);
+    t_fill(seed + 1, F * d, W);
+    t_fill(seed + 2, R * F, dZ);
+    t_fill(seed + 3, F * d, dW0);
+    CHECK_OK(sam_patch_conv_forward(ctx, n, P, d, F, X, W, Z));
+    tol = 4.0 * (double)(d + 2) * FLT_EPSILON;
+    for (i = 0; i < R; i++)
+        for (j = 0; j < F; j++) {
+            double s = 0, sa = 0;
+            for (k = 0; k < d; k++) { s += (double)X[i * d + k] * W[j * d + k]; sa += fabs((double)X[i * d + k] * W[j * d + k]); }
+            if (!(fabs(Z[i * F + j] - s) <= tol * sa + 1e-30)) bad++;
+        }
+    CHECKF(bad == 0, "patch forward n=%zu P=%zu d=%zu F=%zu (%s): %d bad", n, P, d, F, sam_isa_name(ctx->isa), bad);
+    /* dW = dZᵀ X + dW0 (accumulate), dX = dZ W */
+    memcpy(dW, dW0, F * d * sizeof(float));
+    CHECK_OK(sam_patch_conv_backward(ctx, n, P, d, F, X, W, dZ, 1.0f, dW, dX));
+    bad = 0;
+    tol = 4.0 * (double)(R + 2) * FLT_EPSILON;
+    for (j = 0; j < F; j++)
+        for (k = 0; k < d; k++) {
+            double s = dW0[j * d + k], sa = fabs(s);
+            for (i = 0; i < R; i++) { s += (double)dZ[i * F + j] * X[i * d + k]; sa += fabs((double)dZ[i * F + j] * X[i * d + k]); }
+            if (!(fabs(dW[j * d + k] - s) <= tol * sa + 1e-30)) bad++;
+        }
+    CHECKF(bad == 0, "patch backward dW (%s): %d bad", sam_isa_name(ctx->isa), bad);
+    bad = 0;
+    tol = 4.0 * (double)(F + 2) * FLT_EPSILON;
+    for (i = 0; i < R; i++)
+        for (k = 0; k < d; k++) {
+            double s = 0, sa = 0;
+            for (j = 0; j < F; j++) { s += (double)dZ[i * F + j] * W[j * d + k]; sa += fabs((double)dZ[i * F + j] * W[j * d + k]); }
+            if (!(fabs(dX[i * d + k] - s) <= tol * sa + 1e-30)) bad++;
+        }
+    CHECKF(bad == 0, "patch backward dX (%s): %d bad", sam_isa_name(ctx->isa), bad);
+    /* beta_dw = 0 overwrites (NaN in dW), dX = NULL skips dX */
+    for (i = 0; i < F * d; i++) dW[i] = NAN;
+    CHECK_OK(sam_patch_conv_backward(ctx, n, P, d, F, X, NULL, dZ, 0.0f, dW, NULL));
+    bad = 0;
+    for (j = 0; j < F; j++)
+        for (k = 0; k < d; k++) {
+            double s = 0, sa = 0;
+            for (i = 0; i < R; i++) { s += (double)dZ[i * F + j] * X[i * d + k]; sa += fabs((double)dZ[i * F + j] * X[i * d + k]); }
+            if (!(fabs(dW[j * d + k] - s) <= tol * (double)R * sa + 1e-30)) bad++;
+        }
+    CHECKF(bad == 0, "patch backward dW beta 0 (%s): %d bad", sam_isa_name(ctx->isa), bad);
+    t_free_off(X); t_free_off(W); t_free_off(Z); t_free_off(dZ); t_free_off(dW); t_free_off(dW0); t_free_off(dX);
+}
+
+static void test_patch_conv(void) {
+    sam_ctx ctx;
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        tg_patch_case(&ctx, 1, 1, 1, 1, 10);
+        tg_patch_case(&ctx, 3, 2, 17, 5, 20);
+        tg_patch_case(&ctx, 5, 2, 33, 20, 30); /* Chen et al.: P = 2, F = 2m = 20 */
+#if !defined(__aarch64__)
+        tg_patch_case(&ctx, 20, 2, 1000, 20, 40);
+        tg_patch_case(&ctx, 7, 3, 257, 31, 50);
+#endif
+    }
+    sam_ctx_free(&ctx);
+}
+
+static void test_patch_conv_bad_input(void) {
+    sam_ctx ctx;
+    float X[8] = {0}, W[8] = {0}, dZ[8] = {0}, Z[8], dW[8], dX[8];
+    size_t big = (size_t)-1 / 2;
+    int i;
+    for (i = 0; i < 8; i++) Z[i] = dW[i] = dX[i] = 7.0f;
+    sam_ctx_init(&ctx, NULL);
+#define TG_PBAD(st, word, call)                                                                             \
+    do {                                                                                                    \
+        CHECK((call) == (st));                                                                              \
+        CHECKF(strstr(sam_ctx_message(&ctx), word) != NULL, "message '%s' lacks '%s'", sam_ctx_message(&ctx), \
+               word);                                                                                       \
+        for (i = 0; i < 8; i++) CHECK(Z[i] == 7.0f && dW[i] == 7.0f && dX[i] == 7.0f);                     \
+    } while (0)
+    CHECK(sam_patch_conv_forward(NULL, 1, 2, 2, 2, X, W, Z) == SAM_ERR_NULL);
+    TG_PBAD(SAM_ERR_NULL, "X is NULL", sam_patch_conv_forward(&ctx, 1, 2, 2, 2, NULL, W, Z));
+    TG_PBAD(SAM_ERR_NULL, "W is NULL", sam_patch_conv_forward(&ctx, 1, 2, 2, 2, X, NULL, Z));
+    TG_PBAD(SAM_ERR_NULL, "Z is NULL", sam_patch_conv_forward(&ctx, 1, 2, 2, 2, X, W, NULL));
+    TG_PBAD(SAM_ERR_ARG, "n (0)", sam_patch_conv_forward(&ctx, 0, 2, 2, 2, X, W, Z));
+    TG_PBAD(SAM_ERR_ARG, "P (0)", sam_patch_conv_forward(&ctx, 1, 0, 2, 2, X, W, Z));
+    TG_PBAD(SAM_ERR_ARG, "d (0)", sam_patch_conv_forward(&ctx, 1, 2, 0, 2, X, W, Z));
+    TG_PBAD(SAM_ERR_ARG, "F (0)", sam_patch_conv_forward(&ctx, 1, 2, 2, 0, X, W, Z));
+    TG_PBAD(SAM_ERR_SIZE, "n*P", sam_patch_conv_forward(&ctx, big, 4, 2, 2, X, W, Z));
+    TG_PBAD(SAM_ERR_SIZE, "X (", sam_patch_conv_forward(&ctx, big, 1, 4, 2, X, W, Z));
+    TG_PBAD(SAM_ERR_SIZE, "Z (", sam_patch_conv_forward(&ctx, 1, 2, 2, big, X, W, Z));
+    {
+        size_t half = (size_t)1 << (sizeof(size_t) * 4); /* F·d overflows, X and Z do not */
+        TG_PBAD(SAM_ERR_SIZE, "W (", sam_patch_conv_forward(&ctx, 1, 1, half, half, X, W, Z));
+    }
+    TG_PBAD(SAM_ERR_NULL, "dZ is NULL", sam_patch_conv_backward(&ctx, 1, 2, 2, 2, X, W, NULL, 0.0f, dW, dX));
+    TG_PBAD(SAM_ERR_NULL, "dW is NULL", sam_patch_conv_backward(&ctx, 1, 2, 2, 2, X, W, dZ, 0.0f, NULL, dX));
+    TG_PBAD(SAM_ERR_NULL, "W is NULL", sam_patch_conv_backward(&ctx, 1, 2, 2, 2, X, NULL, dZ, 0.0f, dW, dX));
+    TG_PBAD(SAM_ERR_ARG, "F (0)", sam_patch_conv_backward(&ctx, 1, 2, 2, 0, X, W, dZ, 0.0f, dW, dX));
+    {
+        /* a fixed workspace big enough for dW (K = n·P = 2) but not for dX
+         * (K = F = 20): fails before dW is written; without dX it works */
+        static float Xb[2 * 300], Wb[20 * 300], dZb[2 * 20], dWb[20 * 300], dXb[2 * 300];
+        size_t need = sam_sgemm_workspace_bytes(20, 300, 2);
+        unsigned char *ws = (unsigned char *)malloc(need + 64);
+        CHECK(need < sam_sgemm_workspace_bytes(2, 300, 20));
+        CHECK_OK(sam_ctx_set_workspace(&ctx, ws + 64 - ((uintptr_t)ws & 63), need));
+        dWb[0] = 7.0f;
+        CHECK(sam_patch_conv_backward(&ctx, 1, 2, 300, 20, Xb, Wb, dZb, 0.0f, dWb, dXb) == SAM_ERR_WORKSPACE);
+        CHECK(dWb[0] == 7.0f);
+        CHECK_OK(sam_patch_conv_backward(&ctx, 1, 2, 300, 20, Xb, Wb, dZb, 0.0f, dWb, NULL));
+        CHECK(dWb[0] == 0.0f);
+        free(ws);
+    }
+    sam_ctx_free(&ctx);
+}
 
 static void tests_gemm(void) {
+    RUN_TEST(test_sgemm_tile_edges);
+    RUN_TEST(test_sgemm_block_edges);
+    RUN_TEST(test_sgemm_model_shapes);
+    RUN_TEST(test_sgemm_alpha_beta);
+    RUN_TEST(test_sgemm_simd_vs_scalar);
+    RUN_TEST(test_sgemm_kernels_direct);
+    RUN_TEST(test_sgemm_workspace);
+    RUN_TEST(test_sgemm_bad_input);
+    RUN_TEST(test_patch_conv);
+    RUN_TEST(test_patch_conv_bad_input);
 }
