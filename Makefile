@@ -36,8 +36,8 @@ $(BUILD)/test_neon: $(TESTSRC) $(HDRS) | $(BUILD)
 $(BUILD)/test_san: $(TESTSRC) $(HDRS) | $(BUILD)
 	$(CC) -O1 -g $(SAMFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -o $@ tests/run.c $(LDLIBS)
 
-## test: native tests (every ISA this CPU has), the scalar-only build and the C++ build
-test: test-native test-nosimd test-cpp
+## test: native tests (every ISA this CPU has), the scalar-only build, the C++ build, the example programs
+test: test-native test-nosimd test-cpp examples-test
 
 test-native: $(BUILD)/test_native
 	$(RUN) ./$(BUILD)/test_native

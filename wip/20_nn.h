@@ -450,56 +450,6 @@ typedef void (*sam__vfma_fn)(size_t, const float *, const float *, float *);
 static const sam__vfma_fn sam__vfma_impl[SAM_ISA_COUNT] = {
     sam__vfma_f32_scalar, SAM__IF_AVX2(sam__vfma_f32_avx2), SAM__IF_NEON(sam__vfma_f32_neon)};
 
-/* ---- finite check: 1 if no NaN/Inf in x. Exponent bits all ones ⇔ NaN or
- * Inf; an OR over lanes has no dependency chain (the core's x*0 sum is one
- * long chain of adds, ~4 cycles per float, which dominated small models). */
-static int sam__finite_f32_scalar(size_t n, const float *x) {
-    size_t i;
-    uint32_t bad = 0;
-    for (i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, x + i, sizeof u);
-        bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
-    }
-    return bad == 0;
-}
-
-#if SAM__HAS_AVX2
-SAM__AVX2 static int sam__finite_f32_avx2(size_t n, const float *x) {
-    const __m256i em = _mm256_set1_epi32(0x7f800000);
-    __m256i b0 = _mm256_setzero_si256(), b1 = b0, b2 = b0, b3 = b0;
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        b0 = _mm256_or_si256(b0, _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + i)), em), em));
-        b1 = _mm256_or_si256(b1, _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + i + 8)), em), em));
-        b2 = _mm256_or_si256(b2, _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + i + 16)), em), em));
-        b3 = _mm256_or_si256(b3, _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + i + 24)), em), em));
-    }
-    for (; i + 8 <= n; i += 8)
-        b0 = _mm256_or_si256(b0, _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + i)), em), em));
-    b0 = _mm256_or_si256(_mm256_or_si256(b0, b1), _mm256_or_si256(b2, b3));
-    if (!_mm256_testz_si256(b0, b0)) return 0;
-    return sam__finite_f32_scalar(n - i, x + i);
-}
-#endif
-
-#if SAM__HAS_NEON
-static int sam__finite_f32_neon(size_t n, const float *x) {
-    const uint32x4_t em = vdupq_n_u32(0x7f800000u);
-    uint32x4_t b0 = vdupq_n_u32(0), b1 = b0;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        b0 = vorrq_u32(b0, vceqq_u32(vandq_u32(vld1q_u32((const uint32_t *)(const void *)(x + i)), em), em));
-        b1 = vorrq_u32(b1, vceqq_u32(vandq_u32(vld1q_u32((const uint32_t *)(const void *)(x + i + 4)), em), em));
-    }
-    if (vmaxvq_u32(vorrq_u32(b0, b1))) return 0;
-    return sam__finite_f32_scalar(n - i, x + i);
-}
-#endif
-
-typedef int (*sam__finite_fn)(size_t, const float *);
-static const sam__finite_fn sam__finite_impl[SAM_ISA_COUNT] = {
-    sam__finite_f32_scalar, SAM__IF_AVX2(sam__finite_f32_avx2), SAM__IF_NEON(sam__finite_f32_neon)};
 
 /* ---- dense layer on a few rows: the Wen MLP at batch 1 (1-SAM) --------------
  * gemv: z[j] (+)= Σ_k W[j][k] x[k], j < N (one sample through W, N × K,
@@ -1097,7 +1047,7 @@ SAM__DEF sam_status sam_loss_eval(sam_ctx *ctx, const sam_loss *loss, size_t k, 
     SAM__CHECK_PTR(ctx, f, "sam_loss_eval", "f");
     SAM__CHECK_PTR(ctx, value, "sam_loss_eval", "value");
     if ((st = sam__check_loss(ctx, loss, k, "sam_loss_eval"))) return st;
-    if (!sam__all_finite(k, f) || !(y == y && fabsf(y) <= FLT_MAX))
+    if (!sam__finite(ctx, k, f) || !(y == y && fabsf(y) <= FLT_MAX))
         return sam__fail(ctx, SAM_ERR_NONFINITE, "sam_loss_eval: f or y is not finite");
     if (loss->kind == SAM_LOSS_SOFTMAX_CE) {
         double p[256], v;
@@ -1246,7 +1196,7 @@ static sam_status sam__nn_check_batch(sam_ctx *ctx, const sam_batch *b, size_t d
 
 static sam_status sam__nn_check_vec(sam_ctx *ctx, size_t n, const float *x, const char *fn, const char *name) {
     if (!x) return sam__fail(ctx, SAM_ERR_NULL, "%s: %s is NULL", fn, name);
-    if (!sam__finite_impl[ctx->isa](n, x)) return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: %s has NaN or Inf", fn, name);
+    if (!sam__finite(ctx, n, x)) return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: %s has NaN or Inf", fn, name);
     return SAM_OK;
 }
 
@@ -1402,8 +1352,8 @@ static sam_status sam__cnn_run(const sam_cnn *net, sam_ctx *ctx, const float *w,
             memcpy(wk.Xg + i * dim, D->x + s * dim, dim * sizeof(float));
         }
     }
-    if (!sam__finite_impl[ctx->isa](Rg * d, X)) return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: data x has NaN or Inf", fn);
-    if (fast && !sam__finite_impl[ctx->isa](d, D->signal))
+    if (!sam__finite(ctx, Rg * d, X)) return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: data x has NaN or Inf", fn);
+    if (fast && !sam__finite(ctx, d, D->signal))
         return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: data->signal has NaN or Inf", fn);
 
     /* forward: Z = Xg Aᵀ (R × J); fast: signal rows ŷ_i (μ Aᵀ) */
@@ -1703,7 +1653,7 @@ static sam_status sam__mlp_run(const sam_mlp *net, sam_ctx *ctx, const float *w,
         memcpy(wk.X0 + i * din, b->data->x + s * din, din * sizeof(float));
     }
     if (N) memcpy(wk.X0 + B * din, SD->x, N * din * sizeof(float));
-    if (!sam__finite_impl[ctx->isa](R * din, wk.X0)) return sam__fail(ctx, SAM_ERR_NONFINITE, "sam_mlp: data x has NaN or Inf");
+    if (!sam__finite(ctx, R * din, wk.X0)) return sam__fail(ctx, SAM_ERR_NONFINITE, "sam_mlp: data x has NaN or Inf");
 
     /* ---- forward ---- */
     X = wk.X0;
@@ -1789,8 +1739,9 @@ static sam_status sam__mlp_run(const sam_mlp *net, sam_ctx *ctx, const float *w,
                     const float *u = wk.U[0] + i * wo, *ra = RA + i * wo;
                     double s = wk.s[i];
                     double rs = s > (double)eps ? sam__dot(ctx, wo, u, ra) : 0.0;
+                    float rsf = (float)rs, inv = (float)(1.0 / s);
                     wk.Rs[i] = rs;
-                    for (j = 0; j < wo; j++) wk.RU[0][i * wo + j] = (float)(((double)ra[j] - (double)u[j] * rs) / s);
+                    for (j = 0; j < wo; j++) wk.RU[0][i * wo + j] = (ra[j] - u[j] * rsf) * inv;
                 }
             }
             X = wk.U[l];
@@ -1898,21 +1849,22 @@ static sam_status sam__mlp_run(const sam_mlp *net, sam_ctx *ctx, const float *w,
                     const float *u = wk.U[0] + i * wo, *du = dU + i * wo;
                     double s = wk.s[i];
                     float *da = dA + i * wo;
+                    float inv = (float)(1.0 / s);
                     if (s > (double)eps) {
-                        double c = sam__dot(ctx, wo, u, du);
-                        for (j = 0; j < wo; j++) da[j] = (float)(((double)du[j] - (double)u[j] * c) / s);
+                        float c = (float)sam__dot(ctx, wo, u, du);
+                        for (j = 0; j < wo; j++) da[j] = (du[j] - u[j] * c) * inv;
                         if (hvp) {
                             /* RdA = (RdU − RU c − u Rc)/s − dA Rs/s, Rc = RU·dU + u·RdU */
                             const float *ru = wk.RU[0] + i * wo, *rdu = RdU + i * wo;
-                            double Rc = sam__dot(ctx, wo, ru, du) + sam__dot(ctx, wo, u, rdu), Rs = wk.Rs[i];
+                            float Rc = (float)(sam__dot(ctx, wo, ru, du) + sam__dot(ctx, wo, u, rdu));
+                            float rsi = (float)(wk.Rs[i] / s);
                             for (j = 0; j < wo; j++)
-                                RdA[i * wo + j] = (float)(((double)rdu[j] - (double)ru[j] * c - (double)u[j] * Rc) / s -
-                                                          (double)da[j] * Rs / s);
+                                RdA[i * wo + j] = (rdu[j] - ru[j] * c - u[j] * Rc) * inv - da[j] * rsi;
                         }
                     } else {
-                        for (j = 0; j < wo; j++) da[j] = (float)((double)du[j] / s);
+                        for (j = 0; j < wo; j++) da[j] = du[j] * inv;
                         if (hvp)
-                            for (j = 0; j < wo; j++) RdA[i * wo + j] = (float)((double)RdU[i * wo + j] / s);
+                            for (j = 0; j < wo; j++) RdA[i * wo + j] = RdU[i * wo + j] * inv;
                     }
                 }
             } else if (l == 0 && cf->norm == SAM_NORM_BN) {
@@ -2306,7 +2258,7 @@ SAM__DEF sam_status sam_wen_bias_memorize(sam_ctx *ctx, const sam_mlp *net, cons
     if (train->n == 0 || train->n > m)
         return sam__fail(ctx, SAM_ERR_ARG, "%s: width (%zu) must be >= train n (%zu) > 0", fn, m, train->n);
     if (!(eps > 0.0f && eps <= FLT_MAX)) return sam__fail(ctx, SAM_ERR_ARG, "%s: eps (%g) must be > 0", fn, (double)eps);
-    if (!sam__all_finite(train->n * d, train->x) || !sam__all_finite(train->n, train->y))
+    if (!sam__finite(ctx, train->n * d, train->x) || !sam__finite(ctx, train->n, train->y))
         return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: train has NaN or Inf", fn);
     memset(w, 0, net->model.n_params * sizeof(float));
     for (i = 0; i < train->n; i++) {

@@ -697,7 +697,6 @@ static const sam__opt_maxpy_fn sam__opt_maxpy_impl[SAM_ISA_COUNT] = {
  * OPTIMIZERS — configuration, memory, state
  * ====================================================================== */
 
-static int sam__opt_finite(double x) { return x == x && x <= DBL_MAX && x >= -DBL_MAX; }
 
 SAM__DEF void sam_opt_config_default(sam_opt_config *cfg) {
     if (!cfg) return;
@@ -730,16 +729,16 @@ static sam_status sam__opt_check_cfg(sam_ctx *ctx, const sam_opt_config *c, cons
     SAM__OPT_BAD((unsigned)c->base >= SAM_BASE_COUNT, "%s: cfg.base (%d) is not a sam_opt_base", fn, (int)c->base);
     SAM__OPT_BAD((unsigned)c->method >= SAM_METHOD_COUNT, "%s: cfg.method (%d) is not a sam_opt_method", fn,
                  (int)c->method);
-    SAM__OPT_BAD(c->lr_schedule != SAM_LR_CALLBACK && !(sam__opt_finite(c->lr) && c->lr > 0),
+    SAM__OPT_BAD(c->lr_schedule != SAM_LR_CALLBACK && !(sam__isfinite_d(c->lr) && c->lr > 0),
                  "%s: cfg.lr (%g) must be finite and > 0", fn, c->lr);
-    SAM__OPT_BAD(!(sam__opt_finite(c->rho) && c->rho >= 0), "%s: cfg.rho (%g) must be finite and >= 0", fn, c->rho);
+    SAM__OPT_BAD(!(sam__isfinite_d(c->rho) && c->rho >= 0), "%s: cfg.rho (%g) must be finite and >= 0", fn, c->rho);
     SAM__OPT_BAD(!(c->momentum >= 0 && c->momentum < 1), "%s: cfg.momentum (%g) must be in [0, 1)", fn, c->momentum);
     SAM__OPT_BAD(c->nesterov && !(c->momentum > 0), "%s: cfg.nesterov needs cfg.momentum > 0", fn);
     SAM__OPT_BAD(!(c->beta1 >= 0 && c->beta1 < 1), "%s: cfg.beta1 (%g) must be in [0, 1)", fn, c->beta1);
     SAM__OPT_BAD(!(c->beta2 >= 0 && c->beta2 < 1), "%s: cfg.beta2 (%g) must be in [0, 1)", fn, c->beta2);
-    SAM__OPT_BAD(c->base != SAM_BASE_SGD && !(sam__opt_finite(c->adam_eps) && c->adam_eps > 0),
+    SAM__OPT_BAD(c->base != SAM_BASE_SGD && !(sam__isfinite_d(c->adam_eps) && c->adam_eps > 0),
                  "%s: cfg.adam_eps (%g) must be finite and > 0", fn, c->adam_eps);
-    SAM__OPT_BAD(!(sam__opt_finite(c->weight_decay) && c->weight_decay >= 0),
+    SAM__OPT_BAD(!(sam__isfinite_d(c->weight_decay) && c->weight_decay >= 0),
                  "%s: cfg.weight_decay (%g) must be finite and >= 0", fn, c->weight_decay);
     SAM__OPT_BAD(c->wd_mode != SAM_WD_IN_LOSS && c->wd_mode != SAM_WD_IN_STEP, "%s: cfg.wd_mode (%d) is invalid", fn,
                  (int)c->wd_mode);
@@ -748,16 +747,16 @@ static sam_status sam__opt_check_cfg(sam_ctx *ctx, const sam_opt_config *c, cons
                  "%s: cfg.ascent_steps (%u) > 1 needs method SAM or ASAM", fn, c->ascent_steps);
     SAM__OPT_BAD((unsigned)c->ascent_projection > SAM_ASCENT_RESCALE_SPHERE, "%s: cfg.ascent_projection is invalid",
                  fn);
-    SAM__OPT_BAD(!(sam__opt_finite(c->asam_eta) && c->asam_eta >= 0), "%s: cfg.asam_eta (%g) must be finite and >= 0",
+    SAM__OPT_BAD(!(sam__isfinite_d(c->asam_eta) && c->asam_eta >= 0), "%s: cfg.asam_eta (%g) must be finite and >= 0",
                  fn, c->asam_eta);
-    SAM__OPT_BAD(!(sam__opt_finite(c->gsam_alpha) && c->gsam_alpha >= 0),
+    SAM__OPT_BAD(!(sam__isfinite_d(c->gsam_alpha) && c->gsam_alpha >= 0),
                  "%s: cfg.gsam_alpha (%g) must be finite and >= 0", fn, c->gsam_alpha);
     SAM__OPT_BAD(!(c->fsam_sigma >= 0 && c->fsam_sigma <= 1), "%s: cfg.fsam_sigma (%g) must be in [0, 1]", fn,
                  c->fsam_sigma);
     SAM__OPT_BAD(!(c->fsam_lambda >= 0 && c->fsam_lambda < 1), "%s: cfg.fsam_lambda (%g) must be in [0, 1)", fn,
                  c->fsam_lambda);
     SAM__OPT_BAD(c->method == SAM_METHOD_LOOKSAM && c->looksam_k == 0, "%s: cfg.looksam_k must be >= 1", fn);
-    SAM__OPT_BAD(!(sam__opt_finite(c->looksam_alpha) && c->looksam_alpha >= 0),
+    SAM__OPT_BAD(!(sam__isfinite_d(c->looksam_alpha) && c->looksam_alpha >= 0),
                  "%s: cfg.looksam_alpha (%g) must be finite and >= 0", fn, c->looksam_alpha);
     SAM__OPT_BAD(!(c->esam_beta > 0 && c->esam_beta <= 1), "%s: cfg.esam_beta (%g) must be in (0, 1]", fn,
                  c->esam_beta);
@@ -770,20 +769,20 @@ static sam_status sam__opt_check_cfg(sam_ctx *ctx, const sam_opt_config *c, cons
     SAM__OPT_BAD((unsigned)c->lr_schedule > SAM_LR_CALLBACK, "%s: cfg.lr_schedule (%d) is invalid", fn,
                  (int)c->lr_schedule);
     SAM__OPT_BAD(c->lr_schedule == SAM_LR_STEP && c->lr_step_size == 0, "%s: cfg.lr_step_size must be > 0", fn);
-    SAM__OPT_BAD(c->lr_schedule == SAM_LR_STEP && !(sam__opt_finite(c->lr_gamma) && c->lr_gamma > 0),
+    SAM__OPT_BAD(c->lr_schedule == SAM_LR_STEP && !(sam__isfinite_d(c->lr_gamma) && c->lr_gamma > 0),
                  "%s: cfg.lr_gamma (%g) must be finite and > 0", fn, c->lr_gamma);
     SAM__OPT_BAD(c->lr_schedule == SAM_LR_COSINE && c->lr_total <= c->warmup,
                  "%s: cfg.lr_total must be > cfg.warmup for the cosine schedule", fn);
-    SAM__OPT_BAD(c->lr_schedule == SAM_LR_COSINE && !(sam__opt_finite(c->lr_min) && c->lr_min >= 0),
+    SAM__OPT_BAD(c->lr_schedule == SAM_LR_COSINE && !(sam__isfinite_d(c->lr_min) && c->lr_min >= 0),
                  "%s: cfg.lr_min (%g) must be finite and >= 0", fn, c->lr_min);
     SAM__OPT_BAD(c->lr_schedule == SAM_LR_CALLBACK && !c->lr_fn, "%s: cfg.lr_fn is NULL", fn);
     SAM__OPT_BAD((unsigned)c->rho_schedule > SAM_RHO_CALLBACK, "%s: cfg.rho_schedule (%d) is invalid", fn,
                  (int)c->rho_schedule);
     SAM__OPT_BAD(c->rho_schedule == SAM_RHO_CALLBACK && !c->rho_fn, "%s: cfg.rho_fn is NULL", fn);
     SAM__OPT_BAD(c->rho_schedule == SAM_RHO_PROPORTIONAL_LR && c->lr_schedule == SAM_LR_CALLBACK &&
-                     !(sam__opt_finite(c->lr) && c->lr > 0),
+                     !(sam__isfinite_d(c->lr) && c->lr > 0),
                  "%s: SAM_RHO_PROPORTIONAL_LR needs cfg.lr > 0", fn);
-    SAM__OPT_BAD(!(sam__opt_finite(c->clip_norm) && c->clip_norm >= 0), "%s: cfg.clip_norm (%g) must be finite, >= 0",
+    SAM__OPT_BAD(!(sam__isfinite_d(c->clip_norm) && c->clip_norm >= 0), "%s: cfg.clip_norm (%g) must be finite, >= 0",
                  fn, c->clip_norm);
     SAM__OPT_BAD(c->accumulate == 0, "%s: cfg.accumulate must be >= 1", fn);
     SAM__OPT_BAD((unsigned)c->norm_stats > SAM_NORM_STATS_EVERY_PASS, "%s: cfg.norm_stats is invalid", fn);
@@ -1000,8 +999,8 @@ static sam_status sam__opt_sched(sam_ctx *ctx, const sam_opt *o, double *lr, dou
     case SAM_RHO_CALLBACK: r = c->rho_fn(c->sched_user, t, o->epoch, c->rho); break;
     default: r = c->rho; break;
     }
-    if (!(sam__opt_finite(l) && l > 0)) return sam__fail(ctx, SAM_ERR_ARG, "%s: scheduled lr (%g) must be > 0", fn, l);
-    if (!(sam__opt_finite(r) && r >= 0)) return sam__fail(ctx, SAM_ERR_ARG, "%s: scheduled rho (%g) must be >= 0", fn, r);
+    if (!(sam__isfinite_d(l) && l > 0)) return sam__fail(ctx, SAM_ERR_ARG, "%s: scheduled lr (%g) must be > 0", fn, l);
+    if (!(sam__isfinite_d(r) && r >= 0)) return sam__fail(ctx, SAM_ERR_ARG, "%s: scheduled rho (%g) must be >= 0", fn, r);
     *lr = l;
     *rho = r;
     return SAM_OK;
@@ -1282,8 +1281,8 @@ static sam_status sam__opt_finish(sam_ctx *ctx, sam_opt *o, float *w, float *F, 
     /* A finite Σ g² proves every entry finite (NaN/Inf propagate), so the
      * norm doubles as the finiteness check; only if it is not finite (float
      * lanes can overflow for |g| > 1e19) is each entry checked, in double. */
-    if (!sam__opt_finite(fss)) {
-        if (!sam__all_finite(n, F)) return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: final gradient is not finite", fn);
+    if (!sam__isfinite_d(fss)) {
+        if (!sam__finite(ctx, n, F)) return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: final gradient is not finite", fn);
         fss = sam__dot_f32_scalar(n, F, F);
     }
     /* ---- from here on nothing fails: commit ---- */
@@ -1561,7 +1560,7 @@ SAM__DEF sam_status sam_opt_ascend_grad(sam_ctx *ctx, sam_opt *opt, const float 
     perturb = opt->cfg.method != SAM_METHOD_NONE && sam_opt_sam_active(opt) && rho > 0;
     if (!grad && !(perturb && sam__opt_one_grad(opt)))
         return sam__fail(ctx, SAM_ERR_NULL, "%s: grad is NULL", fn);
-    if (grad && (!sam__all_finite(opt->n, grad) || !sam__opt_finite(loss)))
+    if (grad && (!sam__finite(ctx, opt->n, grad) || !sam__isfinite_d(loss)))
         return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: loss or gradient is not finite", fn);
     rng = opt->rng_dir;
     memset(&r, 0, sizeof r);
@@ -1598,7 +1597,7 @@ SAM__DEF sam_status sam_opt_descend_grad(sam_ctx *ctx, sam_opt *opt, float *w, c
     if ((st = sam__opt_check_call(ctx, opt, NULL, w, NULL, fn))) return st;
     if (!grad_adv) return sam__fail(ctx, SAM_ERR_NULL, "%s: grad_adv is NULL", fn);
     if (!opt->pending) return sam__fail(ctx, SAM_ERR_ARG, "%s: call sam_opt_ascend_grad first", fn);
-    if (!sam__all_finite(opt->n, grad_adv) || !sam__opt_finite(loss_adv))
+    if (!sam__finite(ctx, opt->n, grad_adv) || !sam__isfinite_d(loss_adv))
         return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: loss or gradient is not finite", fn);
     memcpy(opt->g2, grad_adv, opt->n * sizeof(float));
     if (sam__opt_wd_in_loss(opt))

@@ -443,7 +443,6 @@ static sam_status sam__check_flip_p(sam_ctx *ctx, double p, const char *fn) {
     return SAM_OK;
 }
 
-static int sam__finite(double v) { return v == v && v <= DBL_MAX && v >= -DBL_MAX; }
 
 static sam_status sam__check_gen(sam_ctx *ctx, const void *cfg, size_t n, const void *out, const char *fn) {
     if (!cfg) return sam__fail(ctx, SAM_ERR_NULL, "%s: cfg is NULL", fn);
@@ -505,9 +504,9 @@ SAM__DEF sam_status sam_data_chen(sam_ctx *ctx, const sam_chen_config *cfg, size
     if (d < 1) return sam__fail(ctx, SAM_ERR_ARG, "sam_data_chen: d (%zu) must be >= 1", d);
     if (P < 1) return sam__fail(ctx, SAM_ERR_ARG, "sam_data_chen: patches P (%zu) must be >= 1", P);
     if (P > 0x7fffffffu) return sam__fail(ctx, SAM_ERR_ARG, "sam_data_chen: patches P (%zu) too large", P);
-    if (!(cfg->mu_norm > 0.0) || !sam__finite(cfg->mu_norm) || !sam__finite((double)(float)cfg->mu_norm))
+    if (!(cfg->mu_norm > 0.0) || !sam__isfinite_d(cfg->mu_norm) || !sam__isfinite_d((double)(float)cfg->mu_norm))
         return sam__fail(ctx, SAM_ERR_ARG, "sam_data_chen: mu_norm (%g) must be finite and > 0", cfg->mu_norm);
-    if (!(cfg->sigma_p >= 0.0) || !sam__finite(cfg->sigma_p))
+    if (!(cfg->sigma_p >= 0.0) || !sam__isfinite_d(cfg->sigma_p))
         return sam__fail(ctx, SAM_ERR_ARG, "sam_data_chen: sigma_p (%g) must be finite and >= 0", cfg->sigma_p);
     if ((st = sam__check_flip_p(ctx, cfg->flip_p, fn))) return st;
     nc = P == 1 ? 0 : (cfg->independent_noise ? P - 1 : 1);
@@ -608,7 +607,7 @@ SAM__DEF sam_status sam_data_ball(sam_ctx *ctx, const sam_ball_config *cfg, size
     if ((st = sam__check_gen(ctx, cfg, n, out, fn))) return st;
     d = cfg->d;
     if (d < 2) return sam__fail(ctx, SAM_ERR_ARG, "sam_data_ball: d (%zu) must be >= 2 (y = |x1| - |x2|)", d);
-    if (!sam__finite(cfg->radius))
+    if (!sam__isfinite_d(cfg->radius))
         return sam__fail(ctx, SAM_ERR_ARG, "sam_data_ball: radius (%g) must be finite", cfg->radius);
     R = cfg->radius > 0.0 ? cfg->radius : sqrt((double)d); /* sqrt is exactly rounded (IEEE) */
     if ((st = sam__dataset_alloc(ctx, &ds, n, 1, d, 2, 0u, 0, fn))) return st;
@@ -662,9 +661,9 @@ SAM__DEF sam_status sam_data_gmm(sam_ctx *ctx, const sam_gmm_config *cfg, size_t
     if ((st = sam__check_gen(ctx, cfg, n, out, fn))) return st;
     d = cfg->d;
     if (d < 1) return sam__fail(ctx, SAM_ERR_ARG, "sam_data_gmm: d (%zu) must be >= 1", d);
-    if (!(cfg->mean_norm >= 0.0) || !sam__finite(cfg->mean_norm))
+    if (!(cfg->mean_norm >= 0.0) || !sam__isfinite_d(cfg->mean_norm))
         return sam__fail(ctx, SAM_ERR_ARG, "sam_data_gmm: mean_norm (%g) must be finite and >= 0", cfg->mean_norm);
-    if (!(cfg->sigma > 0.0) || !sam__finite(cfg->sigma))
+    if (!(cfg->sigma > 0.0) || !sam__isfinite_d(cfg->sigma))
         return sam__fail(ctx, SAM_ERR_ARG, "sam_data_gmm: sigma (%g) must be finite and > 0", cfg->sigma);
     if ((st = sam__check_flip_p(ctx, cfg->flip_p, fn))) return st;
     if ((st = sam__dataset_alloc(ctx, &ds, n, 1, d, 2, SAM__DS_Y_CLEAN | SAM__DS_SIGNAL, 0, fn))) return st;
@@ -784,7 +783,7 @@ SAM__DEF sam_status sam_idx_load_mem(sam_ctx *ctx, const void *images, size_t im
     if ((st = sam__check_flip_p(ctx, opt.flip_p, fn))) return st;
     if ((unsigned)opt.scale > (unsigned)SAM_IDX_STANDARDIZE)
         return sam__fail(ctx, SAM_ERR_ARG, "sam_idx_load_mem: scale (%d) is not a sam_idx_scale", (int)opt.scale);
-    if (opt.scale == SAM_IDX_STANDARDIZE && (!sam__finite(opt.mean) || !sam__finite(opt.std) || opt.std < 0.0))
+    if (opt.scale == SAM_IDX_STANDARDIZE && (!sam__isfinite_d(opt.mean) || !sam__isfinite_d(opt.std) || opt.std < 0.0))
         return sam__fail(ctx, SAM_ERR_ARG, "sam_idx_load_mem: mean (%g) and std (%g) must be finite, std >= 0",
                          opt.mean, opt.std);
     g = opt.patch_grid;

@@ -246,7 +246,7 @@ static sam_status sam__sharp_check(sam_ctx *ctx, const sam_model *m, const float
     if (!w) return sam__fail(ctx, SAM_ERR_NULL, "%s: w is NULL", fn);
     if (!out) return sam__fail(ctx, SAM_ERR_NULL, "%s: %s is NULL", fn, outname);
     if (!work) return sam__fail(ctx, SAM_ERR_NULL, "%s: work is NULL", fn);
-    if (!sam__all_finite(m->n_params, w)) return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: w is not finite", fn);
+    if (!sam__finite(ctx, m->n_params, w)) return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: w is not finite", fn);
     return SAM_OK;
 }
 
@@ -1048,9 +1048,9 @@ static sam_status sam__landscape(sam_ctx *ctx, const sam_model *m, const float *
     if (filter_norm && (!blocks || nblocks == 0))
         return sam__fail(ctx, SAM_ERR_NULL, "%s: filter normalisation needs blocks", fn);
     if (filter_norm && (st = sam__check_blocks(ctx, blocks, nblocks, m->n_params, 1, "block", fn))) return st;
-    if (!sam__all_finite(nx, alpha) || (two_d && !sam__all_finite(ny, beta)))
+    if (!sam__finite(ctx, nx, alpha) || (two_d && !sam__finite(ctx, ny, beta)))
         return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: alpha or beta is not finite", fn);
-    if ((dir1 && !sam__all_finite(m->n_params, dir1)) || (two_d && dir2 && !sam__all_finite(m->n_params, dir2)))
+    if ((dir1 && !sam__finite(ctx, m->n_params, dir1)) || (two_d && dir2 && !sam__finite(ctx, m->n_params, dir2)))
         return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: a direction is not finite", fn);
     n = m->n_params;
     sam__swork_take(n, work, &sw);
