@@ -14,7 +14,7 @@ BUILD   ?= build
 HDRS     = sam.h $(wildcard wip/*.h)
 TESTSRC  = tests/run.c tests/test.h $(wildcard tests/test_*.c)
 
-.PHONY: all test test-native test-nosimd test-cpp test-neon test-san test-all demo examples bench data install clean help
+.PHONY: all test test-readme test-native test-nosimd test-cpp test-neon test-san test-all demo examples bench data install clean help
 
 all: test
 
@@ -37,7 +37,7 @@ $(BUILD)/test_san: $(TESTSRC) $(HDRS) | $(BUILD)
 	$(CC) -O1 -g $(SAMFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -o $@ tests/run.c $(LDLIBS)
 
 ## test: native tests (every ISA this CPU has), the scalar-only build, the C++ build, the example programs
-test: test-native test-nosimd test-cpp examples-test
+test: test-native test-nosimd test-cpp test-readme examples-test
 
 test-native: $(BUILD)/test_native
 	$(RUN) ./$(BUILD)/test_native
@@ -47,6 +47,14 @@ test-nosimd: $(BUILD)/test_nosimd
 
 test-cpp: $(BUILD)/cpp_build
 	$(RUN) ./$(BUILD)/cpp_build
+
+# The README's quick start (its first ```c block) must compile warning-free and run.
+$(BUILD)/readme_quickstart: README.md $(HDRS) | $(BUILD)
+	awk '/^```c$$/{f=1;next} /^```$$/{if(f)exit} f' README.md > $(BUILD)/readme_quickstart.c
+	$(CC) $(CFLAGS) $(SAMFLAGS) -Werror -I. -o $@ $(BUILD)/readme_quickstart.c $(LDLIBS)
+
+test-readme: $(BUILD)/readme_quickstart
+	$(RUN) ./$(BUILD)/readme_quickstart
 
 ## test-neon: cross-compile for aarch64 and run under qemu (apt-get install gcc-aarch64-linux-gnu qemu-user)
 test-neon: $(BUILD)/test_neon

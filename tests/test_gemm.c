@@ -377,6 +377,119 @@ static void test_sgemm_kernels_direct(void) {
     sam_ctx_free(&ctx);
 }
 
+/* The AVX2 4×24 tile for few rows of A and an untransposed B (CNN weight
+ * gradient, M = 20): M where 4-row tiles pad less than 6-row ones, N around
+ * 24 and 48 (the ragged panel is packed), K across kc = 256; on the other
+ * ISAs the same cases run the general path. Then the kernel itself: every
+ * m ≤ 4, n ≤ 24, beta = 0 over NaN and beta ≠ 0, B read in place (bk > 24),
+ * bit-identical to the 6×16 tile on the same data. */
+static void test_sgemm_avx2_4x24(void) {
+    static const size_t ms[] = {2, 3, 4, 7, 8, 14, 16, 19, 20};
+    static const size_t ns[] = {1, 23, 24, 25, 47, 48, 49, 1000};
+    static const size_t ks[] = {1, 40, 257};
+    sam_ctx ctx;
+    tg_case c;
+    unsigned seed = 900;
+    size_t im, in, t;
+    CHECK(SAM__GEMM_AVX2S_PATH(20, SAM_NO_TRANS) && SAM__GEMM_AVX2S_PATH(2, SAM_NO_TRANS));
+    CHECK(!SAM__GEMM_AVX2S_PATH(20, SAM_TRANS) && !SAM__GEMM_AVX2S_PATH(40, SAM_NO_TRANS) &&
+          !SAM__GEMM_AVX2S_PATH(12, SAM_NO_TRANS) && !SAM__GEMM_AVX2S_PATH(5, SAM_NO_TRANS));
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (t = 0; t < 2; t++)
+            for (im = 0; im < sizeof ms / sizeof ms[0]; im++)
+                for (in = 0; in < sizeof ns / sizeof ns[0]; in++) {
+                    size_t k = ks[(im + in) % 3];
+                    if (ns[in] == 1000 && k == 257) k = 40;
+                    tg_set(&c, (int)t, 0, ms[im], ns[in], k, (im + in) % 3, t ? -0.5f : 1.0f, in & 1 ? 0.0f : 0.75f);
+                    tg_run(&ctx, &c, seed++);
+                }
+    }
+    sam_ctx_free(&ctx);
+#if SAM__HAS_AVX2
+    if (sam_isa_supported(SAM_ISA_AVX2)) {
+        const size_t K = 37, bk = 29, ldc = 26;
+        float *ap = t_alloc_off(4 * K), *ap6 = t_alloc_off(6 * K), *B = t_alloc_off(K * bk);
+        float *cc = t_alloc_off(4 * ldc), *c0 = t_alloc_off(4 * ldc), *c6 = t_alloc_off(6 * ldc);
+        size_t m, n, i, j, k;
+        float beta;
+        t_fill(11, 4 * K, ap);
+        t_fill(12, K * bk, B);
+        t_fill(13, 4 * ldc, c0);
+        for (k = 0; k < K; k++) /* the same 4 rows in a 6-row panel, rows 4, 5 zero */
+            for (i = 0; i < 6; i++) ap6[k * 6 + i] = i < 4 ? ap[k * 4 + i] : 0.0f;
+        for (beta = 0.0f; beta >= -1.0f; beta -= 1.0f)
+            for (m = 1; m <= 4; m++)
+                for (n = 1; n <= 24; n++) {
+                    for (i = 0; i < 4 * ldc; i++) cc[i] = beta == 0.0f ? NAN : c0[i];
+                    sam__gemm_ukr4x24_f32_avx2(K, 1.5f, ap, B, bk, beta, cc, ldc, m, n);
+                    for (i = 0; i < 4; i++)
+                        for (j = 0; j < ldc; j++) {
+                            double s = 0;
+                            for (k = 0; k < K; k++) s += (double)ap[k * 4 + i] * B[k * bk + j];
+                            s = 1.5 * s + (beta != 0.0f ? (double)beta * c0[i * ldc + j] : 0.0);
+                            if (i < m && j < n) CHECK_NEAR(cc[i * ldc + j], s, 1e-5, 1e-5);
+                            else if (beta == 0.0f) CHECK(cc[i * ldc + j] != cc[i * ldc + j]);
+                            else CHECK(cc[i * ldc + j] == c0[i * ldc + j]);
+                        }
+                    /* the 6×16 tile on the first 16 columns: same bits */
+                    for (i = 0; i < 4 * ldc; i++) c6[i] = beta == 0.0f ? NAN : c0[i];
+                    sam__gemm_ukr_f32_avx2(K, 1.5f, ap6, B, bk, beta, c6, ldc, m, n < 16 ? n : 16);
+                    for (i = 0; i < m; i++)
+                        CHECKF(memcmp(cc + i * ldc, c6 + i * ldc, (n < 16 ? n : 16) * sizeof(float)) == 0,
+                               "4x24 vs 6x16 tile m=%zu n=%zu row %zu: not bit-identical", m, n, i);
+                }
+        t_free_off(ap); t_free_off(ap6); t_free_off(B); t_free_off(cc); t_free_off(c0); t_free_off(c6);
+    }
+#endif
+}
+
+/* The AVX2 narrow-B kernel for A Bᵀ with many rows and 33..40 columns (CNN
+ * forward at 2m = 40 filters): M odd and even, N at both ends of its range,
+ * K across its kc = 128 blocks, beta = 0 over NaN and beta ≠ 0; other ISAs
+ * run the same cases on their own paths. The fixed workspace that
+ * sam_sgemm_workspace_bytes sizes must hold its pack buffer. */
+static void test_sgemm_avx2_narrow_b(void) {
+    static const size_t ms[] = {64, 67, 130};
+    static const size_t ns[] = {33, 37, 40};
+    static const size_t ks[] = {128, 129, 300};
+    sam_ctx ctx;
+    tg_case c;
+    unsigned seed = 950;
+    size_t im, in, ik;
+    CHECK(SAM__GEMM_NB_PATH(400, 40, 2000) && SAM__GEMM_NB_PATH(64, 33, 128));
+    CHECK(!SAM__GEMM_NB_PATH(400, 32, 2000) && !SAM__GEMM_NB_PATH(400, 41, 2000) &&
+          !SAM__GEMM_NB_PATH(63, 40, 2000) && !SAM__GEMM_NB_PATH(400, 40, 127));
+    CHECK(sam_sgemm_workspace_bytes(64, 33, 128) >= SAM__GEMM_NB_KC * SAM__GEMM_NB_AVX2 * sizeof(float));
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (im = 0; im < sizeof ms / sizeof ms[0]; im++)
+            for (in = 0; in < sizeof ns / sizeof ns[0]; in++)
+                for (ik = 0; ik < sizeof ks / sizeof ks[0]; ik++) {
+                    tg_set(&c, 0, 1, ms[im], ns[in], ks[ik], (im + in + ik) % 3, ik == 1 ? -2.0f : 1.0f,
+                           (im + ik) & 1 ? 0.5f : 0.0f);
+                    tg_run(&ctx, &c, seed++);
+                }
+    }
+    sam_ctx_free(&ctx);
+    {
+        /* a fixed workspace of exactly sam_sgemm_workspace_bytes suffices */
+        size_t need = sam_sgemm_workspace_bytes(64, 40, 128);
+        unsigned char *mem = (unsigned char *)malloc(need + 64);
+        sam_ctx_init(&ctx, NULL);
+        CHECK_OK(sam_ctx_set_workspace(&ctx, mem + 64 - ((uintptr_t)mem & 63), need));
+        tg_set(&c, 0, 1, 64, 40, 128, 0, 1.0f, 0.0f);
+        FOR_EACH_ISA(ctx, isa) {
+            (void)isa;
+            tg_run(&ctx, &c, seed++);
+        }
+        sam_ctx_free(&ctx);
+        free(mem);
+    }
+}
+
 /* A fixed workspace: too small → SAM_ERR_WORKSPACE with C untouched; exactly
  * sam_sgemm_workspace_bytes → works without allocating. */
 static void test_sgemm_workspace(void) {
@@ -584,6 +697,8 @@ static void tests_gemm(void) {
     RUN_TEST(test_sgemm_alpha_beta);
     RUN_TEST(test_sgemm_simd_vs_scalar);
     RUN_TEST(test_sgemm_kernels_direct);
+    RUN_TEST(test_sgemm_avx2_4x24);
+    RUN_TEST(test_sgemm_avx2_narrow_b);
     RUN_TEST(test_sgemm_workspace);
     RUN_TEST(test_sgemm_bad_input);
     RUN_TEST(test_patch_conv);

@@ -212,10 +212,25 @@ static void test_nn_act_kernels_isa(void) {
                     sam__leaky_fwd_impl[isa](n, alpha, z, a1, d11);
                     sam__leaky_bwd_impl[isa](n, alpha, z, dout, b1);
                     CHECK(memcmp(a0, a1, n * 4) == 0 && memcmp(d10, d11, n * 4) == 0 && memcmp(b0, b1, n * 4) == 0);
+                    /* forward without σ' (d1 NULL): a alone, the same bits */
+                    memset(a1, 0xff, n * 4);
+                    sam__leaky_fwd_impl[isa](n, alpha, z, a1, NULL);
+                    CHECKF(memcmp(a0, a1, n * 4) == 0, "leaky fwd (no d1) isa %d n %zu", isa, n);
                 } else {
                     sam__reluq_fwd_impl[isa](n, q, z, a1, d11, d21);
                     CHECKF(memcmp(a0, a1, n * 4) == 0 && memcmp(d10, d11, n * 4) == 0 && memcmp(d20, d21, n * 4) == 0,
                            "reluq isa %d n %zu", isa, n);
+                    /* d1 / d2 each optional; backward = dout ⊙ d1 bit for bit */
+                    memset(a1, 0xff, n * 4); memset(d21, 0xff, n * 4);
+                    sam__reluq_fwd_impl[isa](n, q, z, a1, NULL, d21);
+                    CHECKF(memcmp(a0, a1, n * 4) == 0 && memcmp(d20, d21, n * 4) == 0, "reluq (no d1) isa %d n %zu", isa, n);
+                    memset(a1, 0xff, n * 4); memset(d11, 0xff, n * 4);
+                    sam__reluq_fwd_impl[isa](n, q, z, a1, d11, NULL);
+                    CHECKF(memcmp(a0, a1, n * 4) == 0 && memcmp(d10, d11, n * 4) == 0, "reluq (no d2) isa %d n %zu", isa, n);
+                    sam__reluq_bwd_impl[isa](n, q, z, dout, b1);
+                    for (size_t i = 0; i < n; i++) CHECKF(b1[i] == dout[i] * d10[i], "reluq bwd isa %d n %zu i %zu", isa, n, i);
+                    for (size_t i = 0; i < n; i++)
+                        CHECK_NEAR(b1[i], (double)dout[i] * (z[i] > 0 ? q * pow((double)z[i], q - 1) : 0.0), 1e-7, 1e-6);
                 }
             }
         }
@@ -394,6 +409,173 @@ static void test_nn_norm_layers(void) {
     CHECK(strstr(sam_ctx_message(&ctx), "eps") != NULL);
     CHECK(sam_sbn_forward(&ctx, ns, hs, rows, w, h, gamma, -1.0f, tmp) == SAM_ERR_ARG && tmp[0] == 7.0f);
     CHECK(sam_ln_forward(&ctx, rows, 0, 1e-5f, h, tmp) == SAM_ERR_ARG && strstr(sam_ctx_message(&ctx), "width"));
+    sam_ctx_free(&ctx);
+}
+
+/* The norm kernels on every ISA at the awkward sizes, pointers offset by one
+ * float: against a two-pass double reference, and against the scalar twin
+ * (column kernels bit for bit, the row-reduced LayerNorm to rounding). */
+static void test_nn_norm_kernels_isa(void) {
+    sam_ctx ctx;
+    sam_ctx_init(&ctx, NULL);
+    for (size_t si = 0; si < T_NSIZES; si++) {
+        size_t w = t_sizes[si], R = 3 + si % 3, ns = 2 + si % 4, nn = R * w;
+        float *h = t_alloc_off(nn), *d = t_alloc_off(nn), *hs = t_alloc_off(ns * w), *o0 = t_alloc_off(nn);
+        float *o1 = t_alloc_off(nn), *q0 = t_alloc_off(ns * w), *q1 = t_alloc_off(ns * w);
+        double *ws0 = (double *)malloc(6 * w * sizeof(double)), *ws1 = (double *)malloc(6 * w * sizeof(double));
+        double *ref = (double *)malloc(nn * sizeof(double));
+        t_fill(21 + (unsigned)w, nn, h); t_fill(22 + (unsigned)w, nn, d); t_fill(23 + (unsigned)w, ns * w, hs);
+        for (size_t k = 0; k < nn; k++) h[k] += 0.25f;
+        if (w > 2) for (size_t k = 0; k < ns; k++) hs[k * w + 1] = 0.0f; /* a dead column: clamped */
+        /* double references: BN (per column) and LN (per row), forward and backward */
+        for (int ln = 0; ln < 2; ln++) {
+            size_t G = ln ? R : w, L = ln ? w : R, gs = ln ? w : 1, es = ln ? 1 : w;
+            const double eps = 1e-5;
+            for (int bwd = 0; bwd < 2; bwd++) {
+                for (size_t g = 0; g < G; g++) {
+                    double m = 0, v = 0, md = 0, mdu = 0, sd;
+                    for (size_t k = 0; k < L; k++) m += h[g * gs + k * es];
+                    m /= (double)L;
+                    for (size_t k = 0; k < L; k++) v += (h[g * gs + k * es] - m) * (h[g * gs + k * es] - m);
+                    sd = sqrt(v / (double)L + (double)(float)eps);
+                    for (size_t k = 0; k < L; k++) {
+                        double u = (h[g * gs + k * es] - m) / sd;
+                        md += d[g * gs + k * es]; mdu += d[g * gs + k * es] * u;
+                    }
+                    md /= (double)L; mdu /= (double)L;
+                    for (size_t k = 0; k < L; k++) {
+                        double u = (h[g * gs + k * es] - m) / sd;
+                        ref[g * gs + k * es] = bwd ? (d[g * gs + k * es] - md - u * mdu) / sd : u;
+                    }
+                }
+                if (ln) {
+                    if (bwd) sam__ln_bwd_f32_scalar(R, w, 1e-5f, h, d, o0); else sam__ln_fwd_f32_scalar(R, w, 1e-5f, h, o0);
+                } else {
+                    if (bwd) sam__bn_bwd_f32_scalar(R, w, 1e-5f, h, d, o0, ws0); else sam__bn_fwd_f32_scalar(R, w, 1e-5f, h, o0, ws0);
+                }
+                for (size_t k = 0; k < nn; k++)
+                    CHECKF(fabs(o0[k] - ref[k]) <= 2e-5 + 2e-5 * fabs(ref[k]), "%s %s scalar w %zu k %zu: %g vs %g",
+                           ln ? "ln" : "bn", bwd ? "bwd" : "fwd", w, k, (double)o0[k], ref[k]);
+                FOR_EACH_ISA(ctx, isa) {
+                    if (ln) {
+                        if (bwd) sam__ln_bwd_impl[isa](R, w, 1e-5f, h, d, o1); else sam__ln_fwd_impl[isa](R, w, 1e-5f, h, o1);
+                        for (size_t k = 0; k < nn; k++) {
+                            CHECKF(fabs(o1[k] - ref[k]) <= 2e-5 + 2e-5 * fabs(ref[k]), "ln isa %d w %zu k %zu", isa, w, k);
+                            CHECKF(fabs(o1[k] - o0[k]) <= 1e-6 + 1e-5 * fabs(o0[k]), "ln vs scalar isa %d w %zu k %zu", isa, w, k);
+                        }
+                    } else {
+                        if (bwd) sam__bn_bwd_impl[isa](R, w, 1e-5f, h, d, o1, ws1); else sam__bn_fwd_impl[isa](R, w, 1e-5f, h, o1, ws1);
+                        CHECKF(memcmp(o0, o1, nn * sizeof(float)) == 0, "bn %s isa %d w %zu: not bit-identical to scalar",
+                               bwd ? "bwd" : "fwd", isa, w);
+                    }
+                }
+            }
+        }
+        /* simplified BatchNorm: statistics, γ h / s, and the backward's column dot */
+        {
+            double *s0 = ws0, *c0 = ws0 + w, *g0 = ws0 + 2 * w, *s1 = ws1, *g1 = ws1 + 2 * w;
+            sam__sbn_stats_f32_scalar(ns, hs, w, 1e-3f, s0, ws0 + 3 * w);
+            for (size_t j = 0; j < w; j++) {
+                double q = 0;
+                for (size_t k = 0; k < ns; k++) q += (double)hs[k * w + j] * hs[k * w + j];
+                q = sqrt(q / (double)ns);
+                CHECK_NEAR(s0[j], q > 1e-3 ? q : (double)1e-3f, 1e-12, 1e-12);
+                c0[j] = 0.5 + 0.01 * (double)j;
+            }
+            sam__cmuldiv_f32_scalar(R, w, h, c0, s0, o0);
+            sam__cdot_f32_scalar(R, w, h, d, g0);
+            for (size_t j = 0; j < w; j++) {
+                double dd = 0;
+                for (size_t i = 0; i < R; i++) {
+                    CHECK_NEAR(o0[i * w + j], (double)h[i * w + j] * c0[j] / s0[j], 1e-7, 1e-6);
+                    dd += (double)h[i * w + j] * d[i * w + j];
+                }
+                CHECK_NEAR(g0[j], dd, 1e-12, 1e-12);
+            }
+            FOR_EACH_ISA(ctx, isa) {
+                sam__sbn_stats_impl[isa](ns, hs, w, 1e-3f, s1, ws1 + 3 * w);
+                CHECKF(memcmp(s0, s1, w * sizeof(double)) == 0, "sbn stats isa %d w %zu", isa, w);
+                sam__cmuldiv_impl[isa](R, w, h, c0, s0, o1);
+                CHECKF(memcmp(o0, o1, nn * sizeof(float)) == 0, "cmuldiv isa %d w %zu", isa, w);
+                sam__cdot_impl[isa](R, w, h, d, g1);
+                CHECKF(memcmp(g0, g1, w * sizeof(double)) == 0, "cdot isa %d w %zu", isa, w);
+            }
+            /* the public layer on every ISA: same bits as scalar */
+            {
+                float *gam = t_alloc_off(w), *dg0 = t_alloc_off(w), *dg1 = t_alloc_off(w);
+                t_fill(24, w, gam);
+                sam_ctx_set_isa(&ctx, SAM_ISA_SCALAR);
+                CHECK_OK(sam_sbn_backward(&ctx, ns, hs, R, w, h, gam, 1e-3f, d, o0, q0, dg0));
+                FOR_EACH_ISA(ctx, isa) {
+                    CHECK_OK(sam_sbn_backward(&ctx, ns, hs, R, w, h, gam, 1e-3f, d, o1, q1, dg1));
+                    CHECKF(memcmp(o0, o1, nn * 4) == 0 && memcmp(q0, q1, ns * w * 4) == 0 && memcmp(dg0, dg1, w * 4) == 0,
+                           "sam_sbn_backward isa %d w %zu", isa, w);
+                }
+                t_free_off(gam); t_free_off(dg0); t_free_off(dg1);
+            }
+        }
+        t_free_off(h); t_free_off(d); t_free_off(hs); t_free_off(o0); t_free_off(o1); t_free_off(q0); t_free_off(q1);
+        free(ws0); free(ws1); free(ref);
+    }
+    sam_ctx_free(&ctx);
+}
+
+/* The MLP's loss_grad proves w finite from its forward pass: a NaN or Inf in
+ * any parameter (every Wen variant, one row, few rows, the sgemm path) must
+ * still give SAM_ERR_NONFINITE naming w, with the gradient untouched; a finite
+ * w whose forward overflows must not be reported as a bad w. */
+static void test_nn_mlp_nonfinite_w(void) {
+    sam_ctx ctx;
+    sam_dataset D;
+    sam_ctx_init(&ctx, NULL);
+    t_data_random(&D, 6, 1, 5, 2, 77);
+    for (int v = 0; v <= (int)SAM_WEN_BIAS3; v++) {
+        sam_mlp_config mc;
+        sam_mlp net;
+        sam_rng rng;
+        sam_mlp_config_wen(&mc, (sam_wen_variant)v, 5, 4);
+        mc.sbn_n = 6;
+        CHECK_OK(sam_mlp_init(&ctx, &net, &mc));
+        size_t np = net.model.n_params;
+        float *w = t_alloc_off(np), *g = t_alloc_off(np);
+        void *work = malloc(sam_model_work_bytes(&net.model, 6));
+        sam_rng_seed(&rng, 5, 1);
+        CHECK_OK(sam_mlp_init_params(&ctx, &net, &rng, w));
+        for (size_t bn = 1; bn <= 6; bn += 5) {
+            sam_batch b;
+            double L;
+            b.data = &D; b.idx = NULL; b.n = bn;
+            CHECK_OK(sam_model_loss_grad(&ctx, &net.model, w, &b, &L, g, work));
+            for (size_t k = 0; k < np; k++) {
+                float keep = w[k];
+                w[k] = (k % 3 == 0) ? NAN : (k % 3 == 1) ? INFINITY : -INFINITY;
+                for (size_t t = 0; t < np; t++) g[t] = 7.0f;
+                sam_status st = sam_model_loss_grad(&ctx, &net.model, w, &b, &L, g, work);
+                CHECKF(st == SAM_ERR_NONFINITE && strstr(sam_ctx_message(&ctx), "w has NaN or Inf"),
+                       "variant %d batch %zu w[%zu] = %g: status %d (%s)", v, bn, k, (double)w[k], (int)st,
+                       sam_ctx_message(&ctx));
+                int untouched = 1;
+                for (size_t t = 0; t < np; t++) untouched &= g[t] == 7.0f;
+                CHECKF(untouched, "variant %d: gradient written on a non-finite w", v);
+                w[k] = keep;
+            }
+        }
+        /* finite but huge first-layer weights: whatever fails, it is not w */
+        {
+            sam_batch b;
+            double L;
+            float keep = w[0];
+            b.data = &D; b.idx = NULL; b.n = 1;
+            w[0] = 3e38f;
+            for (size_t t = 0; t < 5; t++) D.x[t] = 1e3f;
+            sam_model_loss_grad(&ctx, &net.model, w, &b, &L, g, work);
+            CHECK(strstr(sam_ctx_message(&ctx), "w has NaN") == NULL);
+            w[0] = keep;
+            t_fill(77, 5, D.x);
+        }
+        free(work); t_free_off(w); t_free_off(g);
+    }
+    t_data_free(&D);
     sam_ctx_free(&ctx);
 }
 
@@ -1051,6 +1233,8 @@ static void tests_nn(void) {
     RUN_TEST(test_nn_act_public);
     RUN_TEST(test_nn_dense_kernels_isa);
     RUN_TEST(test_nn_norm_layers);
+    RUN_TEST(test_nn_norm_kernels_isa);
+    RUN_TEST(test_nn_mlp_nonfinite_w);
     RUN_TEST(test_nn_losses);
     RUN_TEST(test_nn_cnn_grad_hvp);
     RUN_TEST(test_nn_cnn_fast_path);

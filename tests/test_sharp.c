@@ -254,13 +254,14 @@ static sam_status ts_net_hvp(void *u, const float *w, const sam_batch *b, const 
     return SAM_OK;
 }
 
-static void ts_net_make(ts_net *net, float *w) {
+static void ts_net_make_seed(ts_net *net, float *w, uint64_t seed) {
     sam_rng r;
-    sam_rng_seed(&r, 2030, 5);
+    sam_rng_seed(&r, seed, 5);
     for (int i = 0; i < TS_NS * TS_DIN; i++) net->X[i] = 2.0 * sam_rng_uniform(&r) - 1.0;
     for (int i = 0; i < TS_NS; i++) net->Y[i] = 2.0 * sam_rng_uniform(&r) - 1.0;
-    for (int i = 0; i < TS_NP; i++) w[i] = (float)(1.2 * sam_rng_gauss(&r)); /* indefinite Hessian, separated top 3 */
+    for (int i = 0; i < TS_NP; i++) w[i] = (float)(1.2 * sam_rng_gauss(&r)); /* indefinite Hessian */
 }
+static void ts_net_make(ts_net *net, float *w) { ts_net_make_seed(net, w, 2030); }
 
 /* Full Hessian of the net from float HVPs through the public interface,
  * column by column; returns the max asymmetry. H is symmetrised. */
@@ -745,29 +746,36 @@ static void test_sharp_net_eigs(void) {
     ts_net net;
     float w[TS_NP];
     double H[TS_NP * TS_NP], A[TS_NP * TS_NP], ev[TS_NP], byabs[TS_NP];
-    ts_net_make(&net, w);
     sam_model m;
-    sam_model_callbacks(&m, TS_NP, ts_net_lg, ts_net_hvp, &net);
     sam_ctx ctx;
+    int separated = 0;
+    double scale = 0.0;
     sam_ctx_init(&ctx, NULL);
-    double asym = ts_net_hessian(&ctx, &m, w, H);
-    CHECKF(asym < 1e-5, "Hessian asymmetry %g", asym);
-    memcpy(A, H, sizeof H);
-    ts_jacobi(TS_NP, A, ev, NULL);
-    ts_sort_desc(TS_NP, ev);
-    /* order by magnitude for power iteration */
-    for (int i = 0; i < TS_NP; i++) byabs[i] = ev[i];
-    for (int i = 1; i < TS_NP; i++) {
-        double t = byabs[i];
-        int j = i;
-        for (; j > 0 && fabs(byabs[j - 1]) < fabs(t); j--) byabs[j] = byabs[j - 1];
-        byabs[j] = t;
+    /* The comparison is meaningful only with separated top eigenvalues by
+     * magnitude and a negative third one: take the first random net (of a
+     * fixed seed list) whose spectrum has them, so the test does not hinge
+     * on one random-number sequence. */
+    for (uint64_t seed = 2030; seed < 2130 && !separated; seed++) {
+        ts_net_make_seed(&net, w, seed);
+        sam_model_callbacks(&m, TS_NP, ts_net_lg, ts_net_hvp, &net);
+        double asym = ts_net_hessian(&ctx, &m, w, H);
+        CHECKF(asym < 1e-5, "Hessian asymmetry %g", asym);
+        memcpy(A, H, sizeof H);
+        ts_jacobi(TS_NP, A, ev, NULL);
+        ts_sort_desc(TS_NP, ev);
+        /* order by magnitude for power iteration */
+        for (int i = 0; i < TS_NP; i++) byabs[i] = ev[i];
+        for (int i = 1; i < TS_NP; i++) {
+            double t = byabs[i];
+            int j = i;
+            for (; j > 0 && fabs(byabs[j - 1]) < fabs(t); j--) byabs[j] = byabs[j - 1];
+            byabs[j] = t;
+        }
+        scale = fabs(byabs[0]);
+        separated = fabs(byabs[1]) < 0.8 * scale && fabs(byabs[2]) < 0.8 * fabs(byabs[1]) &&
+                    fabs(byabs[3]) < 0.9 * fabs(byabs[2]) && byabs[2] < 0 && ev[TS_NP - 1] < 0;
     }
-    double scale = fabs(byabs[0]);
-    /* the test is meaningful only with separated top eigenvalues */
-    CHECKF(fabs(byabs[1]) < 0.8 * scale && fabs(byabs[2]) < 0.8 * fabs(byabs[1]) &&
-           fabs(byabs[3]) < 0.9 * fabs(byabs[2]) && byabs[2] < 0 && ev[TS_NP - 1] < 0,
-           "spectrum %g %g %g %g", byabs[0], byabs[1], byabs[2], byabs[3]);
+    CHECKF(separated, "no net with a separated spectrum among 100 seeds");
     size_t nvec = TS_NP;
     void *work = ts_work(sam_hessian_work_bytes(&m, 0, nvec));
     float *evecs = t_alloc_off(3 * (size_t)TS_NP);

@@ -75,6 +75,11 @@ SAMDEF sam_status sam_patch_conv_backward(sam_ctx *ctx, size_t n, size_t P, size
  *   - A Bᵀ with M <= 4, or N <= 48 and K >= 128 (patch-conv and MLP forward,
  *     Z = X Wᵀ with few filters): dot-product kernels on the rows in place;
  *   - M == 1 with B untransposed (a batch of one): a row kernel streams B.
+ * Two more AVX2-only choices (NEON keeps its general paths for them):
+ *   - A Bᵀ with M >= 64, 32 < N <= 40, K >= 128 (CNN forward, 40 filters):
+ *     the narrow-B kernel, B packed per kc block and A read in place;
+ *   - B untransposed, M <= 24 where 4-row tiles pad less than 6-row ones
+ *     (CNN weight gradient, M = 20 filters): the 4×24 tile.
  * The scalar ISA always takes the packed path: it is the specification.
  * ====================================================================== */
 
@@ -193,6 +198,82 @@ SAM__AVX2 static void sam__gemm_ukr_f32_avx2(size_t kc, float alpha, const float
             _mm256_maskstore_ps(q, mlo, lo);
             _mm256_maskstore_ps(q + 8, mhi, hi);
         }
+    }
+}
+#endif
+
+/* ---- AVX2 + FMA: 4×24 tile, for a few rows of A against a wide B ---------- *
+ * A product with few rows (the CNN weight gradient dW = dZᵀ X: M = 2m = 20
+ * filters, K = batch·P = 40, N = d large) pads the 6-row tile: 20 rows fill
+ * 4 tiles = 24 rows, 17 % of the FMAs wasted. Four rows divide the models'
+ * M (20, 40) exactly, and 24 columns keep the register file as full: 12
+ * accumulators (4 rows × 3 vectors) + 3 B vectors + 1 broadcast = 16 ymm;
+ * per k 3 loads + 4 broadcasts for 12 FMAs. Same arithmetic per element as
+ * the 6×16 tile (k ascending FMA chain, then alpha, beta), so results are
+ * bit-identical to it. NEON keeps its 8×12 tile for these shapes. */
+
+#define SAM__GEMM_MR_AVX2S 4
+#define SAM__GEMM_NR_AVX2S 24
+
+#if SAM__HAS_AVX2
+SAM__AVX2 static void sam__gemm_ukr4x24_f32_avx2(size_t kc, float alpha, const float *ap, const float *bp, size_t bk,
+                                                 float beta, float *c, size_t ldc, size_t m, size_t n) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+    __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+    __m256 b0, b1, b2, a, va, vb;
+    size_t p, i;
+    for (i = 0; i < m; i++) { /* C is needed only after the k loop: fetch it meanwhile */
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + n - 1), _MM_HINT_T0);
+    }
+    for (p = 0; p < kc; p++) {
+        b0 = _mm256_loadu_ps(bp);
+        b1 = _mm256_loadu_ps(bp + 8);
+        b2 = _mm256_loadu_ps(bp + 16);
+        /* B read in place has rows ldb apart: fetch this k's row of the panel
+         * after next (2·24 + 8 floats on; measured best of 32, 56, 80, 104). */
+        _mm_prefetch((const char *)(bp + 56), _MM_HINT_T0);
+        _mm_prefetch((const char *)(bp + 71), _MM_HINT_T0);
+        a = _mm256_broadcast_ss(ap + 0);
+        c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01); c02 = _mm256_fmadd_ps(a, b2, c02);
+        a = _mm256_broadcast_ss(ap + 1);
+        c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11); c12 = _mm256_fmadd_ps(a, b2, c12);
+        a = _mm256_broadcast_ss(ap + 2);
+        c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21); c22 = _mm256_fmadd_ps(a, b2, c22);
+        a = _mm256_broadcast_ss(ap + 3);
+        c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31); c32 = _mm256_fmadd_ps(a, b2, c32);
+        ap += 4;
+        bp += bk;
+    }
+    va = _mm256_set1_ps(alpha); /* set only now: all 16 ymm were busy in the loop */
+    vb = _mm256_set1_ps(beta);
+    if (m == SAM__GEMM_MR_AVX2S && n == SAM__GEMM_NR_AVX2S) {
+#define SAM__UKR4_AVX2_ST(q_, x_)                                                                 \
+        if (beta == 0.0f) _mm256_storeu_ps(q_, _mm256_mul_ps(va, x_));                            \
+        else _mm256_storeu_ps(q_, _mm256_fmadd_ps(va, x_, _mm256_mul_ps(vb, _mm256_loadu_ps(q_))));
+#define SAM__UKR4_AVX2_ROW(r_) \
+        SAM__UKR4_AVX2_ST(c + (r_) * ldc, c##r_##0) SAM__UKR4_AVX2_ST(c + (r_) * ldc + 8, c##r_##1) \
+        SAM__UKR4_AVX2_ST(c + (r_) * ldc + 16, c##r_##2)
+        SAM__UKR4_AVX2_ROW(0) SAM__UKR4_AVX2_ROW(1) SAM__UKR4_AVX2_ROW(2) SAM__UKR4_AVX2_ROW(3)
+#undef SAM__UKR4_AVX2_ROW
+#undef SAM__UKR4_AVX2_ST
+    } else {
+        /* A partial tile: lane masks for the first n columns (masked-off lanes
+         * are neither read nor written), the first m rows only. */
+        __m256 acc[12];
+        __m256i msk[3];
+        size_t v;
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (v = 0; v < 3; v++) msk[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8 * (int)v), lane);
+        acc[0] = c00; acc[1] = c01; acc[2] = c02; acc[3] = c10; acc[4] = c11; acc[5] = c12;
+        acc[6] = c20; acc[7] = c21; acc[8] = c22; acc[9] = c30; acc[10] = c31; acc[11] = c32;
+        for (i = 0; i < m; i++)
+            for (v = 0; v < 3; v++) {
+                float *q = c + i * ldc + 8 * v;
+                __m256 x = _mm256_mul_ps(va, acc[3 * i + v]);
+                if (beta != 0.0f) x = _mm256_fmadd_ps(va, acc[3 * i + v], _mm256_mul_ps(vb, _mm256_maskload_ps(q, msk[v])));
+                _mm256_maskstore_ps(q, msk[v], x);
+            }
     }
 }
 #endif
@@ -440,7 +521,9 @@ static const sam__gemm_dot1_fn sam__gemm_dot1_impl[SAM_ISA_COUNT] = {
 /* When the dot path wins (measured on AVX2 against the packed path): one to
  * four rows of A always; a narrow B (N <= 48, padding a 16-wide panel by up
  * to 3x) once K is long enough (>= 128) to amortise the horizontal sums. */
+#ifndef SAM__DOT_PATH
 #define SAM__DOT_PATH(M, N, K) ((M) <= 4 || ((N) <= 48 && (K) >= 128))
+#endif
 
 static void sam__gemm_dot_path(const sam_ctx *ctx, size_t M, size_t N, size_t K, float alpha, const float *A,
                                size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
@@ -461,6 +544,74 @@ static void sam__gemm_dot_path(const sam_ctx *ctx, size_t M, size_t N, size_t K,
                   sam__min_sz(SAM__DOT_MR, M - i), sam__min_sz(SAM__DOT_NR, N - j));
     }
 }
+
+/* ---- AVX2 narrow-B kernel: C = A Bᵀ with many rows of A, 32 < N <= 40 ------ *
+ * The CNN forward at rows = 400, 2m = 40 filters, d = 2000 (Z = X Wᵀ): the dot
+ * kernels re-read every A row once per 3 filters and end each dot product with
+ * a horizontal sum; the packed path pads 40 columns to 48 and packs all of A.
+ * Here B (40×kc, tiny) is packed once per kc block into [k][40] (zero columns
+ * past N), A is read in place, two rows at a time: per k 5 loads of the packed
+ * B row + 2 broadcasts of A[i][k], A[i+1][k] for 10 FMAs; 10 accumulators + 5
+ * B + 1 broadcast = 16 ymm. Each C element is a k-ascending FMA chain within a
+ * kc block, blocks accumulate in order (beta = 1 after the first). NEON takes
+ * the dot path for these shapes. */
+#define SAM__GEMM_NB_AVX2 40
+#define SAM__GEMM_NB_KC 128 /* 128·40·4 B = 20 KB of packed B: L1 (256 measured no faster) */
+/* When (measured on AVX2, NT 400×40×2000): N in (32, 40], many rows, K long. */
+#define SAM__GEMM_NB_PATH(M, N, K) ((N) > 32 && (N) <= SAM__GEMM_NB_AVX2 && (M) >= 64 && (K) >= 128)
+
+#if SAM__HAS_AVX2
+/* c[i][0:n] = alpha Σ_k a_i[k] bp[k][0:n] + beta c[i][0:n] for i < m <= 2
+ * (m == 1 reads row 0 twice and drops the copy). beta == 0: C not read. */
+SAM__AVX2 static void sam__gemm_nb_f32_avx2(size_t kc, float alpha, const float *a, size_t lda, const float *bp,
+                                            float beta, float *c, size_t ldc, size_t m, size_t n) {
+    const float *a0 = a, *a1 = m > 1 ? a + lda : a;
+    __m256 s00 = _mm256_setzero_ps(), s01 = s00, s02 = s00, s03 = s00, s04 = s00;
+    __m256 s10 = s00, s11 = s00, s12 = s00, s13 = s00, s14 = s00;
+    __m256 b0, b1, b2, b3, b4, x, acc[10], va, vb;
+    __m256i msk[5];
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    size_t k, i, v;
+    for (k = 0; k < kc; k++, bp += SAM__GEMM_NB_AVX2) {
+        b0 = _mm256_load_ps(bp); b1 = _mm256_load_ps(bp + 8); b2 = _mm256_load_ps(bp + 16);
+        b3 = _mm256_load_ps(bp + 24); b4 = _mm256_load_ps(bp + 32);
+        x = _mm256_broadcast_ss(a0 + k);
+        s00 = _mm256_fmadd_ps(x, b0, s00); s01 = _mm256_fmadd_ps(x, b1, s01); s02 = _mm256_fmadd_ps(x, b2, s02);
+        s03 = _mm256_fmadd_ps(x, b3, s03); s04 = _mm256_fmadd_ps(x, b4, s04);
+        x = _mm256_broadcast_ss(a1 + k);
+        s10 = _mm256_fmadd_ps(x, b0, s10); s11 = _mm256_fmadd_ps(x, b1, s11); s12 = _mm256_fmadd_ps(x, b2, s12);
+        s13 = _mm256_fmadd_ps(x, b3, s13); s14 = _mm256_fmadd_ps(x, b4, s14);
+    }
+    va = _mm256_set1_ps(alpha);
+    vb = _mm256_set1_ps(beta);
+    acc[0] = s00; acc[1] = s01; acc[2] = s02; acc[3] = s03; acc[4] = s04;
+    acc[5] = s10; acc[6] = s11; acc[7] = s12; acc[8] = s13; acc[9] = s14;
+    for (v = 0; v < 5; v++) msk[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8 * (int)v), lane);
+    for (i = 0; i < m; i++)
+        for (v = 0; v < 5; v++) {
+            float *q = c + i * ldc + 8 * v;
+            __m256 y = _mm256_mul_ps(va, acc[5 * i + v]);
+            if (beta != 0.0f) y = _mm256_fmadd_ps(va, acc[5 * i + v], _mm256_mul_ps(vb, _mm256_maskload_ps(q, msk[v])));
+            _mm256_maskstore_ps(q, msk[v], y);
+        }
+}
+
+/* The driver: B (N×K, stored transposed) packed per kc block into ws. */
+SAM__AVX2 static void sam__gemm_nb_path_avx2(size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                                             const float *B, size_t ldb, float beta, float *C, size_t ldc, float *bp) {
+    size_t pc, i, j, k;
+    for (pc = 0; pc < K; pc += SAM__GEMM_NB_KC) {
+        size_t kb = sam__min_sz(SAM__GEMM_NB_KC, K - pc);
+        float beta_p = pc == 0 ? beta : 1.0f;
+        for (k = 0; k < kb; k++)
+            for (j = 0; j < SAM__GEMM_NB_AVX2; j++)
+                bp[k * SAM__GEMM_NB_AVX2 + j] = j < N ? B[j * ldb + pc + k] : 0.0f;
+        for (i = 0; i < M; i += 2)
+            sam__gemm_nb_f32_avx2(kb, alpha, A + i * lda + pc, lda, bp, beta_p, C + i * ldc, ldc,
+                                  sam__min_sz(2, M - i), N);
+    }
+}
+#endif
 
 /* ---- row kernels: one row of C, c = alpha a op(B) + beta c, B untransposed -- *
  * M = 1 (a batch of one) would fill one row of every MR-row tile; this path
@@ -721,6 +872,17 @@ static void sam__gemm_pack_b_f32_neon(sam_transpose tb, size_t kb, size_t nb, co
 }
 #endif
 
+#if SAM__HAS_AVX2
+SAM__AVX2 static void sam__gemm_pack_a4_f32_avx2(sam_transpose ta, size_t mb, size_t kb, const float *a, size_t lda,
+                                                 float *ap) {
+    sam__gemm_pack_a_mr(SAM__GEMM_MR_AVX2S, ta, mb, kb, a, lda, ap);
+}
+SAM__AVX2 static void sam__gemm_pack_b24_f32_avx2(sam_transpose tb, size_t kb, size_t nb, const float *b, size_t ldb,
+                                                  float *bp) {
+    sam__gemm_pack_b_nr(SAM__GEMM_NR_AVX2S, tb, kb, nb, b, ldb, bp);
+}
+#endif
+
 /* Blocking per ISA. KC: one kc×NR B micro-panel fills about half of L1
  * (AVX2: 256·16·4 B = 16 KB of Haswell's 32 KB), the other half holds the
  * streaming A micro-panel and C tile. MC: the packed mc×kc A block fits in L2
@@ -740,6 +902,19 @@ static const sam__gemm_cfg sam__gemm_cfgs[SAM_ISA_COUNT] = {
     /* NEON cores (A72..A76, Apple): 32–64 KB L1d, ≥ 512 KB L2 per core. */
     {SAM__GEMM_MR_NEON, SAM__GEMM_NR_NEON, 128, 256, 3072, SAM__IF_NEON(sam__gemm_ukr_f32_neon),
      SAM__IF_NEON(sam__gemm_pack_a_f32_neon), SAM__IF_NEON(sam__gemm_pack_b_f32_neon)}};
+
+/* AVX2, few rows of A and an untransposed B (read in place, see direct_b in
+ * sam__sgemm): the 4×24 tile. Same blocks as the 6×16 configuration (168 and
+ * 4080 are multiples of 4 and 24). */
+static const sam__gemm_cfg sam__gemm_cfg_avx2s = {
+    SAM__GEMM_MR_AVX2S, SAM__GEMM_NR_AVX2S, 168, 256, 4080, SAM__IF_AVX2(sam__gemm_ukr4x24_f32_avx2),
+    SAM__IF_AVX2(sam__gemm_pack_a4_f32_avx2), SAM__IF_AVX2(sam__gemm_pack_b24_f32_avx2)};
+/* When: B untransposed (so read in place), M <= 24, and 4-row tiles pad less
+ * than 6-row ones (M = 20: 20 rows instead of 24). Measured on AVX2 (TN
+ * 20×1000×40, 20×10000×40): +9 % over the 6×16 tile with the prefetch below;
+ * at M = 40 (42 rows with 6×16) the 6×16 tile stays faster. */
+#define SAM__GEMM_AVX2S_PATH(M, tb)                                                                           \
+    ((tb) == SAM_NO_TRANS && (M) <= 24 && sam__round_up((M), SAM__GEMM_MR_AVX2S) < sam__round_up((M), SAM__GEMM_MR_AVX2))
 
 
 
@@ -765,7 +940,8 @@ static void sam__gemm_scale_c(size_t M, size_t N, float beta, float *C, size_t l
 static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, size_t M, size_t N, size_t K,
                              float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
                              float *C, size_t ldc) {
-    const sam__gemm_cfg *g = &sam__gemm_cfgs[ctx->isa];
+    const sam__gemm_cfg *g = ctx->isa == SAM_ISA_AVX2 && SAM__GEMM_AVX2S_PATH(M, tb) ? &sam__gemm_cfg_avx2s
+                                                                                     : &sam__gemm_cfgs[ctx->isa];
     size_t na, nb, jc, pc, ic, jr, ir;
     float *ap, *bp;
     void *ws;
@@ -776,6 +952,17 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
         sam__gemm_scale_c(M, N, beta, C, ldc);
         return SAM_OK;
     }
+#if SAM__HAS_AVX2
+    /* Many rows of A against 33..40 rows of B (AVX2): the narrow-B kernel.
+     * Its 20 KB pack buffer is below what the packed path would need for
+     * the same shape, so sam_sgemm_workspace_bytes covers it. */
+    if (ta == SAM_NO_TRANS && tb == SAM_TRANS && ctx->isa == SAM_ISA_AVX2 && SAM__GEMM_NB_PATH(M, N, K)) {
+        st = sam__workspace(ctx, SAM__GEMM_NB_KC * SAM__GEMM_NB_AVX2 * sizeof(float), &ws, "sam_sgemm");
+        if (st != SAM_OK) return st;
+        sam__gemm_nb_path_avx2(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, (float *)ws);
+        return SAM_OK;
+    }
+#endif
     /* Skinny A Bᵀ: in-place dot products beat packing (measured against the
      * packed path on the models' shapes); the scalar ISA keeps one path. */
     if (ta == SAM_NO_TRANS && tb == SAM_TRANS && ctx->isa != SAM_ISA_SCALAR && SAM__DOT_PATH(M, N, K)) {
@@ -836,6 +1023,8 @@ SAM__DEF size_t sam_sgemm_workspace_bytes(size_t M, size_t N, size_t K) {
         sam__gemm_ws_floats(&sam__gemm_cfgs[isa], M, N, K, &na, &nb);
         if ((na + nb) * sizeof(float) > best) best = (na + nb) * sizeof(float);
     }
+    sam__gemm_ws_floats(&sam__gemm_cfg_avx2s, M, N, K, &na, &nb); /* the AVX2 few-rows tile */
+    if ((na + nb) * sizeof(float) > best) best = (na + nb) * sizeof(float);
     return best;
 }
 

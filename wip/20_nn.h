@@ -239,9 +239,18 @@ SAMDEF sam_status sam_wen_simln_generalize(sam_ctx *ctx, const sam_mlp *net, flo
  * ====================================================================== */
 
 /* ---- leaky ReLU forward: a = s z, d1 = s, s = z > 0 ? 1 : α (ReLU: α = 0) --
- * The product s·z is exact for s = 1, so every ISA gives identical bits. */
+ * The product s·z is exact for s = 1, so every ISA gives identical bits.
+ * d1 may be NULL (forward only: then a alone is written). */
 static void sam__leaky_fwd_f32_scalar(size_t n, float alpha, const float *z, float *a, float *d1) {
     size_t i;
+    if (!d1) {
+        for (i = 0; i < n; i++) {
+            float s = z[i] > 0.0f ? 1.0f : alpha;
+            float zi = z[i];
+            a[i] = s * zi;
+        }
+        return;
+    }
     for (i = 0; i < n; i++) {
         float s = z[i] > 0.0f ? 1.0f : alpha;
         float zi = z[i];
@@ -254,18 +263,28 @@ static void sam__leaky_fwd_f32_scalar(size_t n, float alpha, const float *z, flo
 SAM__AVX2 static void sam__leaky_fwd_f32_avx2(size_t n, float alpha, const float *z, float *a, float *d1) {
     const __m256 va = _mm256_set1_ps(alpha), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     size_t i = 0;
+    if (!d1) {
+        for (; i + 16 <= n; i += 16) { /* two registers per trip: loads of the next block overlap the stores */
+            __m256 z0 = _mm256_loadu_ps(z + i), z1 = _mm256_loadu_ps(z + i + 8);
+            __m256 s0 = _mm256_blendv_ps(va, one, _mm256_cmp_ps(z0, zero, _CMP_GT_OQ));
+            __m256 s1 = _mm256_blendv_ps(va, one, _mm256_cmp_ps(z1, zero, _CMP_GT_OQ));
+            _mm256_storeu_ps(a + i, _mm256_mul_ps(s0, z0));
+            _mm256_storeu_ps(a + i + 8, _mm256_mul_ps(s1, z1));
+        }
+        for (; i + 8 <= n; i += 8) {
+            __m256 vz = _mm256_loadu_ps(z + i);
+            _mm256_storeu_ps(a + i, _mm256_mul_ps(_mm256_blendv_ps(va, one, _mm256_cmp_ps(vz, zero, _CMP_GT_OQ)), vz));
+        }
+        if (i < n) sam__leaky_fwd_f32_scalar(n - i, alpha, z + i, a + i, NULL);
+        return;
+    }
     for (; i + 8 <= n; i += 8) {
         __m256 vz = _mm256_loadu_ps(z + i);
         __m256 s = _mm256_blendv_ps(va, one, _mm256_cmp_ps(vz, zero, _CMP_GT_OQ)); /* NaN → α, as scalar */
         _mm256_storeu_ps(a + i, _mm256_mul_ps(s, vz));
         _mm256_storeu_ps(d1 + i, s);
     }
-    for (; i < n; i++) {
-        float s = z[i] > 0.0f ? 1.0f : alpha;
-        float zi = z[i];
-        a[i] = s * zi;
-        d1[i] = s;
-    }
+    if (i < n) sam__leaky_fwd_f32_scalar(n - i, alpha, z + i, a + i, d1 + i);
 }
 #endif
 
@@ -273,18 +292,21 @@ SAM__AVX2 static void sam__leaky_fwd_f32_avx2(size_t n, float alpha, const float
 static void sam__leaky_fwd_f32_neon(size_t n, float alpha, const float *z, float *a, float *d1) {
     const float32x4_t va = vdupq_n_f32(alpha), one = vdupq_n_f32(1.0f), zero = vdupq_n_f32(0.0f);
     size_t i = 0;
+    if (!d1) {
+        for (; i + 4 <= n; i += 4) {
+            float32x4_t vz = vld1q_f32(z + i);
+            vst1q_f32(a + i, vmulq_f32(vbslq_f32(vcgtq_f32(vz, zero), one, va), vz));
+        }
+        if (i < n) sam__leaky_fwd_f32_scalar(n - i, alpha, z + i, a + i, NULL);
+        return;
+    }
     for (; i + 4 <= n; i += 4) {
         float32x4_t vz = vld1q_f32(z + i);
         float32x4_t s = vbslq_f32(vcgtq_f32(vz, zero), one, va);
         vst1q_f32(a + i, vmulq_f32(s, vz));
         vst1q_f32(d1 + i, s);
     }
-    for (; i < n; i++) {
-        float s = z[i] > 0.0f ? 1.0f : alpha;
-        float zi = z[i];
-        a[i] = s * zi;
-        d1[i] = s;
-    }
+    if (i < n) sam__leaky_fwd_f32_scalar(n - i, alpha, z + i, a + i, d1 + i);
 }
 #endif
 
@@ -329,7 +351,8 @@ static const sam__leaky_bwd_fn sam__leaky_bwd_impl[SAM_ISA_COUNT] = {
 /* ---- ReLU^q forward: for z > 0, a = z^q, d1 = q z^(q−1), d2 = q(q−1) z^(q−2);
  * 0 for z <= 0. Integer q >= 2 by repeated products (p2 = z^(q−2), p1 = p2 z,
  * a = p1 z, the same multiplication order on every ISA, so bit-identical);
- * other q through pow() in the scalar twin only (SIMD versions call it). */
+ * other q through pow() in the scalar twin only (SIMD versions call it).
+ * d1 and d2 may each be NULL (not computed then). */
 static void sam__reluq_fwd_f32_scalar(size_t n, float q, const float *z, float *a, float *d1, float *d2) {
     size_t i;
     int k, qi = (int)q;
@@ -337,24 +360,21 @@ static void sam__reluq_fwd_f32_scalar(size_t n, float q, const float *z, float *
     if ((float)qi != q || qi < 2) {
         for (i = 0; i < n; i++) {
             double x = (double)z[i];
-            if (x > 0.0) {
-                a[i] = (float)pow(x, (double)q);
-                d1[i] = (float)((double)q * pow(x, (double)q - 1.0));
-                d2[i] = (float)((double)q * ((double)q - 1.0) * pow(x, (double)q - 2.0));
-            } else {
-                a[i] = 0.0f; d1[i] = 0.0f; d2[i] = 0.0f;
-            }
+            int pos = x > 0.0;
+            a[i] = pos ? (float)pow(x, (double)q) : 0.0f;
+            if (d1) d1[i] = pos ? (float)((double)q * pow(x, (double)q - 1.0)) : 0.0f;
+            if (d2) d2[i] = pos ? (float)((double)q * ((double)q - 1.0) * pow(x, (double)q - 2.0)) : 0.0f;
         }
         return;
     }
     for (i = 0; i < n; i++) {
         float x = z[i], p2 = 1.0f, p1;
-        if (!(x > 0.0f)) { a[i] = 0.0f; d1[i] = 0.0f; d2[i] = 0.0f; continue; }
+        if (!(x > 0.0f)) x = 0.0f; /* then every product below is +0 (q >= 2) */
         for (k = 0; k < qi - 2; k++) p2 *= x;
         p1 = p2 * x;
         a[i] = p1 * x;
-        d1[i] = q * p1;
-        d2[i] = c2 * p2;
+        if (d1) d1[i] = q * p1;
+        if (d2) d2[i] = z[i] > 0.0f ? c2 * p2 : 0.0f;
     }
 }
 
@@ -371,10 +391,10 @@ SAM__AVX2 static void sam__reluq_fwd_f32_avx2(size_t n, float q, const float *z,
         for (k = 0; k < qi - 2; k++) p2 = _mm256_mul_ps(p2, x);
         p1 = _mm256_mul_ps(p2, x);
         _mm256_storeu_ps(a + i, _mm256_mul_ps(p1, x));
-        _mm256_storeu_ps(d1 + i, _mm256_mul_ps(vq, p1));
-        _mm256_storeu_ps(d2 + i, _mm256_and_ps(_mm256_mul_ps(vc2, p2), m));
+        if (d1) _mm256_storeu_ps(d1 + i, _mm256_mul_ps(vq, p1));
+        if (d2) _mm256_storeu_ps(d2 + i, _mm256_and_ps(_mm256_mul_ps(vc2, p2), m));
     }
-    if (i < n) sam__reluq_fwd_f32_scalar(n - i, q, z + i, a + i, d1 + i, d2 + i);
+    if (i < n) sam__reluq_fwd_f32_scalar(n - i, q, z + i, a + i, d1 ? d1 + i : NULL, d2 ? d2 + i : NULL);
 }
 #endif
 
@@ -391,16 +411,76 @@ static void sam__reluq_fwd_f32_neon(size_t n, float q, const float *z, float *a,
         for (k = 0; k < qi - 2; k++) p2 = vmulq_f32(p2, x);
         p1 = vmulq_f32(p2, x);
         vst1q_f32(a + i, vmulq_f32(p1, x));
-        vst1q_f32(d1 + i, vmulq_f32(vq, p1));
-        vst1q_f32(d2 + i, vbslq_f32(m, vmulq_f32(vc2, p2), zero));
+        if (d1) vst1q_f32(d1 + i, vmulq_f32(vq, p1));
+        if (d2) vst1q_f32(d2 + i, vbslq_f32(m, vmulq_f32(vc2, p2), zero));
     }
-    if (i < n) sam__reluq_fwd_f32_scalar(n - i, q, z + i, a + i, d1 + i, d2 + i);
+    if (i < n) sam__reluq_fwd_f32_scalar(n - i, q, z + i, a + i, d1 ? d1 + i : NULL, d2 ? d2 + i : NULL);
 }
 #endif
 
 typedef void (*sam__reluq_fwd_fn)(size_t, float, const float *, float *, float *, float *);
 static const sam__reluq_fwd_fn sam__reluq_fwd_impl[SAM_ISA_COUNT] = {
     sam__reluq_fwd_f32_scalar, SAM__IF_AVX2(sam__reluq_fwd_f32_avx2), SAM__IF_NEON(sam__reluq_fwd_f32_neon)};
+
+/* ---- ReLU^q backward: din = dout · σ'(z), σ' = q z^(q−1) for z > 0, else 0;
+ * σ' by the forward's products (p1 = z^(q−2)·z, then q p1), so din equals
+ * dout ⊙ d1 of the forward bit for bit. din may alias dout. */
+static void sam__reluq_bwd_f32_scalar(size_t n, float q, const float *z, const float *dout, float *din) {
+    size_t i;
+    int k, qi = (int)q;
+    if ((float)qi != q || qi < 2) {
+        for (i = 0; i < n; i++) {
+            double x = (double)z[i];
+            float d1 = x > 0.0 ? (float)((double)q * pow(x, (double)q - 1.0)) : 0.0f;
+            din[i] = dout[i] * d1;
+        }
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        float x = z[i] > 0.0f ? z[i] : 0.0f, p1 = 1.0f;
+        for (k = 0; k < qi - 2; k++) p1 *= x;
+        p1 = p1 * x;
+        din[i] = dout[i] * (q * p1);
+    }
+}
+
+#if SAM__HAS_AVX2
+SAM__AVX2 static void sam__reluq_bwd_f32_avx2(size_t n, float q, const float *z, const float *dout, float *din) {
+    int k, qi = (int)q;
+    size_t i = 0;
+    const __m256 vq = _mm256_set1_ps(q), zero = _mm256_setzero_ps();
+    if ((float)qi != q || qi < 2) { sam__reluq_bwd_f32_scalar(n, q, z, dout, din); return; }
+    for (; i + 8 <= n; i += 8) {
+        __m256 vz = _mm256_loadu_ps(z + i);
+        __m256 x = _mm256_and_ps(vz, _mm256_cmp_ps(vz, zero, _CMP_GT_OQ)), p1 = _mm256_set1_ps(1.0f);
+        for (k = 0; k < qi - 2; k++) p1 = _mm256_mul_ps(p1, x);
+        p1 = _mm256_mul_ps(p1, x);
+        _mm256_storeu_ps(din + i, _mm256_mul_ps(_mm256_loadu_ps(dout + i), _mm256_mul_ps(vq, p1)));
+    }
+    if (i < n) sam__reluq_bwd_f32_scalar(n - i, q, z + i, dout + i, din + i);
+}
+#endif
+
+#if SAM__HAS_NEON
+static void sam__reluq_bwd_f32_neon(size_t n, float q, const float *z, const float *dout, float *din) {
+    int k, qi = (int)q;
+    size_t i = 0;
+    const float32x4_t vq = vdupq_n_f32(q), zero = vdupq_n_f32(0.0f);
+    if ((float)qi != q || qi < 2) { sam__reluq_bwd_f32_scalar(n, q, z, dout, din); return; }
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t vz = vld1q_f32(z + i);
+        float32x4_t x = vbslq_f32(vcgtq_f32(vz, zero), vz, zero), p1 = vdupq_n_f32(1.0f);
+        for (k = 0; k < qi - 2; k++) p1 = vmulq_f32(p1, x);
+        p1 = vmulq_f32(p1, x);
+        vst1q_f32(din + i, vmulq_f32(vld1q_f32(dout + i), vmulq_f32(vq, p1)));
+    }
+    if (i < n) sam__reluq_bwd_f32_scalar(n - i, q, z + i, dout + i, din + i);
+}
+#endif
+
+typedef void (*sam__reluq_bwd_fn)(size_t, float, const float *, const float *, float *);
+static const sam__reluq_bwd_fn sam__reluq_bwd_impl[SAM_ISA_COUNT] = {
+    sam__reluq_bwd_f32_scalar, SAM__IF_AVX2(sam__reluq_bwd_f32_avx2), SAM__IF_NEON(sam__reluq_bwd_f32_neon)};
 
 /* ---- elementwise product y = a ⊙ x (+ b ⊙ c): the backward of σ and its R-op */
 static void sam__vmul_f32_scalar(size_t n, const float *a, const float *x, float *y) {
@@ -536,6 +616,25 @@ SAM__AVX2 static void sam__ger_f32_avx2(size_t M, size_t N, size_t R, const floa
         size_t q, nq = kt / 8;
         for (q = 0; q < nq; q++) xv[q] = _mm256_loadu_ps(X + 8 * q);
         xv[nq] = kt < N ? _mm256_maskload_ps(X + kt, tm) : _mm256_setzero_ps();
+        if (!acc && kt < N && N >= 8 && M > 1) {
+            /* G is dense (row stride N >= 8): the ragged end of row j is stored
+             * as a full register whose lanes past N (dz[j]·0, fewer than N of
+             * them) spill into the start of row j+1, which is written next and
+             * overwrites them. Plain stores instead of a masked store per row;
+             * the last row keeps the mask, so nothing past G is touched. */
+            for (j = 0; j + 1 < M; j++) {
+                __m256 d = _mm256_set1_ps(dz[j]);
+                float *g = G + j * N;
+                for (q = 0; q <= nq; q++) _mm256_storeu_ps(g + 8 * q, _mm256_mul_ps(d, xv[q]));
+            }
+            {
+                __m256 d = _mm256_set1_ps(dz[M - 1]);
+                float *g = G + (M - 1) * N;
+                for (q = 0; q < nq; q++) _mm256_storeu_ps(g + 8 * q, _mm256_mul_ps(d, xv[q]));
+                _mm256_maskstore_ps(g + kt, tm, _mm256_mul_ps(d, xv[nq]));
+            }
+            return;
+        }
         for (j = 0; j < M; j++) {
             __m256 d = _mm256_set1_ps(dz[j]);
             float *g = G + j * N;
@@ -661,24 +760,11 @@ SAM__DEF sam_status sam_act_forward(sam_ctx *ctx, const sam_act *act, size_t n, 
     SAM__CHECK_PTR(ctx, a, "sam_act_forward", "a");
     if (n == 0) return sam__ok(ctx);
     if (act->kind == SAM_ACT_RELU_POW && act->q != 1.0f) {
-        size_t i;
-        if (d1 && d2) { sam__reluq_fwd_impl[ctx->isa](n, act->q, z, a, d1, d2); return sam__ok(ctx); }
-        for (i = 0; i < n; i++) {
-            float t[3];
-            sam__reluq_fwd_impl[ctx->isa](1, act->q, z + i, t, t + 1, t + 2);
-            if (d1) d1[i] = t[1];
-            if (d2) d2[i] = t[2];
-            a[i] = t[0];
-        }
+        sam__reluq_fwd_impl[ctx->isa](n, act->q, z, a, d1, d2); /* d1, d2 may be NULL */
         return sam__ok(ctx);
     }
-    {
-        size_t i;
-        float alpha = act->kind == SAM_ACT_LEAKY ? act->alpha : 0.0f;
-        if (d1) sam__leaky_fwd_impl[ctx->isa](n, alpha, z, a, d1);
-        else for (i = 0; i < n; i++) { float s = z[i] > 0.0f ? 1.0f : alpha; float zi = z[i]; a[i] = s * zi; }
-        if (d2) memset(d2, 0, n * sizeof(float));
-    }
+    sam__leaky_fwd_impl[ctx->isa](n, act->kind == SAM_ACT_LEAKY ? act->alpha : 0.0f, z, a, d1);
+    if (d2) memset(d2, 0, n * sizeof(float)); /* piecewise linear: σ'' = 0 a.e. */
     return sam__ok(ctx);
 }
 
@@ -691,12 +777,7 @@ SAM__DEF sam_status sam_act_backward(sam_ctx *ctx, const sam_act *act, size_t n,
     SAM__CHECK_PTR(ctx, dout, "sam_act_backward", "dout");
     SAM__CHECK_PTR(ctx, din, "sam_act_backward", "din");
     if (act->kind == SAM_ACT_RELU_POW && act->q != 1.0f) {
-        size_t i;
-        for (i = 0; i < n; i++) {
-            float t[3];
-            sam__reluq_fwd_impl[ctx->isa](1, act->q, z + i, t, t + 1, t + 2);
-            din[i] = dout[i] * t[1];
-        }
+        sam__reluq_bwd_impl[ctx->isa](n, act->q, z, dout, din);
         return sam__ok(ctx);
     }
     sam__leaky_bwd_impl[ctx->isa](n, act->kind == SAM_ACT_LEAKY ? act->alpha : 0.0f, z, dout, din);
@@ -721,99 +802,519 @@ static void sam__sln_fwd(const sam_ctx *ctx, size_t rows, size_t w, float eps, c
     }
 }
 
-/* Simplified BatchNorm statistics: s_j = max(sqrt((1/N) Σ_k h_kj²), clamp).
+/* ---- norm-layer kernels (scalar → AVX2 → NEON side by side) ----------------
+ * Column kernels (simplified and standard BatchNorm) hold one double
+ * accumulator per column and walk the rows in order 0, 1, …, rows−1: the SIMD
+ * versions do the very same double operations on 4 (AVX2) or 2 (NEON)
+ * columns at a time (no FMA, IEEE-exact div and sqrt), so they match the
+ * scalar twin bit for bit. Each scalar twin works on a column range [j0, j1);
+ * the SIMD versions hand it the ragged last columns.
+ * Row kernels (standard LayerNorm) reduce along a row: scalar in element
+ * order; SIMD in 8 (AVX2) or 4 (NEON) double lanes, lanes added pairwise at
+ * the end, then the tail in element order, so results are fixed per ISA and
+ * differ from scalar by rounding only. */
+
+#if SAM__HAS_AVX2
+/* 4 floats ↔ 4 doubles (unaligned user memory) */
+#define SAM__LD4D(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define SAM__ST4D(p, v) _mm_storeu_ps((p), _mm256_cvtpd_ps(v))
+/* Σ of 4 double lanes in a fixed order: (l0 + l1) + (l2 + l3) */
+SAM__AVX2 static double sam__hsum4d_avx2(__m256d v) {
+    double t[4];
+    _mm256_storeu_pd(t, v);
+    return (t[0] + t[1]) + (t[2] + t[3]);
+}
+#endif
+#if SAM__HAS_NEON
+#define SAM__LD2D(p) vcvt_f64_f32(vld1_f32(p))
+#define SAM__ST2D(p, v) vst1_f32((p), vcvt_f32_f64(v))
+#endif
+
+/* ---- simplified BatchNorm statistics (Wen et al.; PAPERS.md §2):
+ * s_j = max(sqrt((1/N) Σ_k h_kj²), clamp), k = 0..N−1 in order; acc (w) scratch.
  * The clamp keeps a neuron that is dead on the whole training set finite
- * (PAPERS.md §2; Wen et al. leave it undefined); s_j == clamp ⇒ no gradient
- * flows through s_j. */
-static void sam__sbn_stats(size_t n_stat, const float *hs, size_t w, float clamp, double *s, double *acc) {
+ * (Wen et al. leave it undefined); s_j == clamp ⇒ no gradient flows through s_j. */
+static void sam__sbn_stats_cols(size_t n_stat, const float *hs, size_t w, size_t j0, size_t j1, float clamp,
+                                double *s, double *acc) {
     size_t k, j;
-    for (j = 0; j < w; j++) acc[j] = 0.0;
+    for (j = j0; j < j1; j++) acc[j] = 0.0;
     for (k = 0; k < n_stat; k++)
-        for (j = 0; j < w; j++) acc[j] += (double)hs[k * w + j] * (double)hs[k * w + j];
-    for (j = 0; j < w; j++) {
-        double r = n_stat ? sqrt(acc[j] / (double)n_stat) : 0.0;
+        for (j = j0; j < j1; j++) acc[j] += (double)hs[k * w + j] * (double)hs[k * w + j];
+    for (j = j0; j < j1; j++) {
+        double r = sqrt(acc[j] / (double)n_stat);
         s[j] = r > (double)clamp ? r : (double)clamp;
     }
 }
-
-static void sam__sbn_apply(size_t rows, size_t w, const float *h, const float *gamma, const double *s, float *u) {
-    size_t i, j;
-    for (i = 0; i < rows; i++)
-        for (j = 0; j < w; j++) u[i * w + j] = (float)((double)gamma[j] * (double)h[i * w + j] / s[j]);
+static void sam__sbn_stats_f32_scalar(size_t n_stat, const float *hs, size_t w, float clamp, double *s, double *acc) {
+    sam__sbn_stats_cols(n_stat, hs, w, 0, w, clamp, s, acc);
 }
+#if SAM__HAS_AVX2
+SAM__AVX2 static void sam__sbn_stats_f32_avx2(size_t n_stat, const float *hs, size_t w, float clamp, double *s,
+                                              double *acc) {
+    size_t k, j, wv = w & ~(size_t)3;
+    const __m256d vn = _mm256_set1_pd((double)n_stat), vc = _mm256_set1_pd((double)clamp);
+    for (j = 0; j < wv; j += 4) _mm256_storeu_pd(acc + j, _mm256_setzero_pd());
+    for (k = 0; k < n_stat; k++)
+        for (j = 0; j < wv; j += 4) {
+            __m256d x = SAM__LD4D(hs + k * w + j);
+            _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), _mm256_mul_pd(x, x)));
+        }
+    for (j = 0; j < wv; j += 4) /* max(r, c) is c when r is NaN or <= c, as the scalar r > c ? r : c */
+        _mm256_storeu_pd(s + j, _mm256_max_pd(_mm256_sqrt_pd(_mm256_div_pd(_mm256_loadu_pd(acc + j), vn)), vc));
+    sam__sbn_stats_cols(n_stat, hs, w, wv, w, clamp, s, acc);
+}
+#endif
+#if SAM__HAS_NEON
+static void sam__sbn_stats_f32_neon(size_t n_stat, const float *hs, size_t w, float clamp, double *s, double *acc) {
+    size_t k, j, wv = w & ~(size_t)1;
+    const float64x2_t vn = vdupq_n_f64((double)n_stat), vc = vdupq_n_f64((double)clamp);
+    for (j = 0; j < wv; j += 2) vst1q_f64(acc + j, vdupq_n_f64(0.0));
+    for (k = 0; k < n_stat; k++)
+        for (j = 0; j < wv; j += 2) {
+            float64x2_t x = SAM__LD2D(hs + k * w + j);
+            vst1q_f64(acc + j, vaddq_f64(vld1q_f64(acc + j), vmulq_f64(x, x)));
+        }
+    for (j = 0; j < wv; j += 2) {
+        float64x2_t r = vsqrtq_f64(vdivq_f64(vld1q_f64(acc + j), vn));
+        vst1q_f64(s + j, vbslq_f64(vcgtq_f64(r, vc), r, vc)); /* r > c ? r : c (NaN → c) */
+    }
+    sam__sbn_stats_cols(n_stat, hs, w, wv, w, clamp, s, acc);
+}
+#endif
+typedef void (*sam__sbn_stats_fn)(size_t, const float *, size_t, float, double *, double *);
+static const sam__sbn_stats_fn sam__sbn_stats_impl[SAM_ISA_COUNT] = {
+    sam__sbn_stats_f32_scalar, SAM__IF_AVX2(sam__sbn_stats_f32_avx2), SAM__IF_NEON(sam__sbn_stats_f32_neon)};
 
-/* Backward of u_ij = γ_j h_ij / s_j:
- *   gγ_j = Σ_i dU_ij h_ij / s_j,  dA_ij = dU_ij γ_j / s_j,
- *   gs_j = −Σ_i dU_ij γ_j h_ij / s_j² = −γ_j gγ_j / s_j,
- *   ds_j/dh_kj = h_kj / (N s_j) for the statistics rows k (0 when clamped).
- * gs (w doubles) is returned for the R-op. */
-static void sam__sbn_bwd(size_t n_stat, const float *hs, size_t rows, size_t w, const float *h, const float *gamma,
-                         float clamp, const double *s, const float *dU, float *dA, float *dstat, float *dgamma,
-                         double *gg, double *gs) {
+/* ---- column scaling: out[i][j] = (float)(x[i][j] · c_j / d_j) in double, rows × w.
+ * Sim-BN forward (c = γ, d = s), its direct backward (c = γ, d = s) and the
+ * statistics path (c = gs, d = N s). */
+static void sam__cmuldiv_cols(size_t rows, size_t w, size_t j0, size_t j1, const float *x, const double *c,
+                              const double *d, float *out) {
     size_t i, j;
-    for (j = 0; j < w; j++) gg[j] = 0.0;
     for (i = 0; i < rows; i++)
-        for (j = 0; j < w; j++) gg[j] += (double)dU[i * w + j] * (double)h[i * w + j];
-    for (j = 0; j < w; j++) {
-        gg[j] /= s[j];
-        gs[j] = s[j] > (double)clamp ? -(double)gamma[j] * gg[j] / s[j] : 0.0;
-        if (dgamma) dgamma[j] = (float)gg[j];
+        for (j = j0; j < j1; j++) out[i * w + j] = (float)((double)x[i * w + j] * c[j] / d[j]);
+}
+static void sam__cmuldiv_f32_scalar(size_t rows, size_t w, const float *x, const double *c, const double *d, float *out) {
+    sam__cmuldiv_cols(rows, w, 0, w, x, c, d, out);
+}
+#if SAM__HAS_AVX2
+SAM__AVX2 static void sam__cmuldiv_f32_avx2(size_t rows, size_t w, const float *x, const double *c, const double *d,
+                                            float *out) {
+    size_t i, j, wv = w & ~(size_t)3;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 4)
+            SAM__ST4D(out + i * w + j, _mm256_div_pd(_mm256_mul_pd(SAM__LD4D(x + i * w + j), _mm256_loadu_pd(c + j)),
+                                                     _mm256_loadu_pd(d + j)));
+    sam__cmuldiv_cols(rows, w, wv, w, x, c, d, out);
+}
+#endif
+#if SAM__HAS_NEON
+static void sam__cmuldiv_f32_neon(size_t rows, size_t w, const float *x, const double *c, const double *d, float *out) {
+    size_t i, j, wv = w & ~(size_t)1;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 2)
+            SAM__ST2D(out + i * w + j, vdivq_f64(vmulq_f64(SAM__LD2D(x + i * w + j), vld1q_f64(c + j)), vld1q_f64(d + j)));
+    sam__cmuldiv_cols(rows, w, wv, w, x, c, d, out);
+}
+#endif
+typedef void (*sam__cmuldiv_fn)(size_t, size_t, const float *, const double *, const double *, float *);
+static const sam__cmuldiv_fn sam__cmuldiv_impl[SAM_ISA_COUNT] = {
+    sam__cmuldiv_f32_scalar, SAM__IF_AVX2(sam__cmuldiv_f32_avx2), SAM__IF_NEON(sam__cmuldiv_f32_neon)};
+
+/* ---- column dot: acc_j = Σ_i x[i][j] y[i][j], rows in order, in double ------ */
+static void sam__cdot_cols(size_t rows, size_t w, size_t j0, size_t j1, const float *x, const float *y, double *acc) {
+    size_t i, j;
+    for (j = j0; j < j1; j++) acc[j] = 0.0;
+    for (i = 0; i < rows; i++)
+        for (j = j0; j < j1; j++) acc[j] += (double)x[i * w + j] * (double)y[i * w + j];
+}
+static void sam__cdot_f32_scalar(size_t rows, size_t w, const float *x, const float *y, double *acc) {
+    sam__cdot_cols(rows, w, 0, w, x, y, acc);
+}
+#if SAM__HAS_AVX2
+SAM__AVX2 static void sam__cdot_f32_avx2(size_t rows, size_t w, const float *x, const float *y, double *acc) {
+    size_t i, j, wv = w & ~(size_t)3;
+    for (j = 0; j < wv; j += 4) _mm256_storeu_pd(acc + j, _mm256_setzero_pd());
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 4)
+            _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j),
+                                                    _mm256_mul_pd(SAM__LD4D(x + i * w + j), SAM__LD4D(y + i * w + j))));
+    sam__cdot_cols(rows, w, wv, w, x, y, acc);
+}
+#endif
+#if SAM__HAS_NEON
+static void sam__cdot_f32_neon(size_t rows, size_t w, const float *x, const float *y, double *acc) {
+    size_t i, j, wv = w & ~(size_t)1;
+    for (j = 0; j < wv; j += 2) vst1q_f64(acc + j, vdupq_n_f64(0.0));
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 2)
+            vst1q_f64(acc + j, vaddq_f64(vld1q_f64(acc + j), vmulq_f64(SAM__LD2D(x + i * w + j), SAM__LD2D(y + i * w + j))));
+    sam__cdot_cols(rows, w, wv, w, x, y, acc);
+}
+#endif
+typedef void (*sam__cdot_fn)(size_t, size_t, const float *, const float *, double *);
+static const sam__cdot_fn sam__cdot_impl[SAM_ISA_COUNT] = {
+    sam__cdot_f32_scalar, SAM__IF_AVX2(sam__cdot_f32_avx2), SAM__IF_NEON(sam__cdot_f32_neon)};
+
+/* ---- standard BatchNorm (per column over the rows), no affine part:
+ *   m_j = (1/R) Σ_i h_ij,  v_j = (1/R) Σ_i (h_ij − m_j)²,  σ_j = sqrt(v_j + ε),
+ *   u_ij = (h_ij − m_j)/σ_j;
+ *   backward dh_ij = (dU_ij − mean_i dU − u_ij mean_i(dU u)) / σ_j.
+ * ws: 2w doubles (forward: m, 1/σ), 4w (backward: m, 1/σ, mean dU, mean dU u). */
+static void sam__bn_stats_cols(size_t rows, size_t w, size_t j0, size_t j1, float eps, const float *h, double *m,
+                               double *inv) {
+    size_t i, j;
+    for (j = j0; j < j1; j++) m[j] = inv[j] = 0.0;
+    for (i = 0; i < rows; i++)
+        for (j = j0; j < j1; j++) m[j] += (double)h[i * w + j];
+    for (j = j0; j < j1; j++) m[j] /= (double)rows;
+    for (i = 0; i < rows; i++)
+        for (j = j0; j < j1; j++) { double t = (double)h[i * w + j] - m[j]; inv[j] += t * t; }
+    for (j = j0; j < j1; j++) inv[j] = 1.0 / sqrt(inv[j] / (double)rows + (double)eps);
+}
+static void sam__bn_fwd_cols(size_t rows, size_t w, size_t j0, size_t j1, float eps, const float *h, float *u,
+                             double *ws) {
+    double *m = ws, *inv = ws + w;
+    size_t i, j;
+    sam__bn_stats_cols(rows, w, j0, j1, eps, h, m, inv);
+    for (i = 0; i < rows; i++)
+        for (j = j0; j < j1; j++) u[i * w + j] = (float)(((double)h[i * w + j] - m[j]) * inv[j]);
+}
+static void sam__bn_bwd_cols(size_t rows, size_t w, size_t j0, size_t j1, float eps, const float *h, const float *dU,
+                             float *dA, double *ws) {
+    double *m = ws, *inv = ws + w, *md = ws + 2 * w, *mdu = ws + 3 * w;
+    size_t i, j;
+    sam__bn_stats_cols(rows, w, j0, j1, eps, h, m, inv);
+    for (j = j0; j < j1; j++) md[j] = mdu[j] = 0.0;
+    for (i = 0; i < rows; i++)
+        for (j = j0; j < j1; j++) {
+            double uk = ((double)h[i * w + j] - m[j]) * inv[j];
+            md[j] += (double)dU[i * w + j];
+            mdu[j] += (double)dU[i * w + j] * uk;
+        }
+    for (j = j0; j < j1; j++) { md[j] /= (double)rows; mdu[j] /= (double)rows; }
+    for (i = 0; i < rows; i++)
+        for (j = j0; j < j1; j++) {
+            double uk = ((double)h[i * w + j] - m[j]) * inv[j];
+            dA[i * w + j] = (float)(((double)dU[i * w + j] - md[j] - uk * mdu[j]) * inv[j]);
+        }
+}
+static void sam__bn_fwd_f32_scalar(size_t rows, size_t w, float eps, const float *h, float *u, double *ws) {
+    sam__bn_fwd_cols(rows, w, 0, w, eps, h, u, ws);
+}
+static void sam__bn_bwd_f32_scalar(size_t rows, size_t w, float eps, const float *h, const float *dU, float *dA,
+                                   double *ws) {
+    sam__bn_bwd_cols(rows, w, 0, w, eps, h, dU, dA, ws);
+}
+#if SAM__HAS_AVX2
+SAM__AVX2 static void sam__bn_stats_avx2(size_t rows, size_t w, size_t wv, float eps, const float *h, double *m,
+                                         double *inv) {
+    const __m256d vr = _mm256_set1_pd((double)rows), ve = _mm256_set1_pd((double)eps), one = _mm256_set1_pd(1.0);
+    size_t i, j;
+    for (j = 0; j < wv; j += 4) { _mm256_storeu_pd(m + j, _mm256_setzero_pd()); _mm256_storeu_pd(inv + j, _mm256_setzero_pd()); }
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 4) _mm256_storeu_pd(m + j, _mm256_add_pd(_mm256_loadu_pd(m + j), SAM__LD4D(h + i * w + j)));
+    for (j = 0; j < wv; j += 4) _mm256_storeu_pd(m + j, _mm256_div_pd(_mm256_loadu_pd(m + j), vr));
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 4) {
+            __m256d t = _mm256_sub_pd(SAM__LD4D(h + i * w + j), _mm256_loadu_pd(m + j));
+            _mm256_storeu_pd(inv + j, _mm256_add_pd(_mm256_loadu_pd(inv + j), _mm256_mul_pd(t, t)));
+        }
+    for (j = 0; j < wv; j += 4)
+        _mm256_storeu_pd(inv + j, _mm256_div_pd(one, _mm256_sqrt_pd(_mm256_add_pd(_mm256_div_pd(_mm256_loadu_pd(inv + j), vr), ve))));
+}
+SAM__AVX2 static void sam__bn_fwd_f32_avx2(size_t rows, size_t w, float eps, const float *h, float *u, double *ws) {
+    double *m = ws, *inv = ws + w;
+    size_t i, j, wv = w & ~(size_t)3;
+    sam__bn_stats_avx2(rows, w, wv, eps, h, m, inv);
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 4)
+            SAM__ST4D(u + i * w + j, _mm256_mul_pd(_mm256_sub_pd(SAM__LD4D(h + i * w + j), _mm256_loadu_pd(m + j)),
+                                                   _mm256_loadu_pd(inv + j)));
+    sam__bn_fwd_cols(rows, w, wv, w, eps, h, u, ws);
+}
+SAM__AVX2 static void sam__bn_bwd_f32_avx2(size_t rows, size_t w, float eps, const float *h, const float *dU,
+                                           float *dA, double *ws) {
+    double *m = ws, *inv = ws + w, *md = ws + 2 * w, *mdu = ws + 3 * w;
+    const __m256d vr = _mm256_set1_pd((double)rows);
+    size_t i, j, wv = w & ~(size_t)3;
+    sam__bn_stats_avx2(rows, w, wv, eps, h, m, inv);
+    for (j = 0; j < wv; j += 4) { _mm256_storeu_pd(md + j, _mm256_setzero_pd()); _mm256_storeu_pd(mdu + j, _mm256_setzero_pd()); }
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 4) {
+            __m256d uk = _mm256_mul_pd(_mm256_sub_pd(SAM__LD4D(h + i * w + j), _mm256_loadu_pd(m + j)), _mm256_loadu_pd(inv + j));
+            __m256d d = SAM__LD4D(dU + i * w + j);
+            _mm256_storeu_pd(md + j, _mm256_add_pd(_mm256_loadu_pd(md + j), d));
+            _mm256_storeu_pd(mdu + j, _mm256_add_pd(_mm256_loadu_pd(mdu + j), _mm256_mul_pd(d, uk)));
+        }
+    for (j = 0; j < wv; j += 4) {
+        _mm256_storeu_pd(md + j, _mm256_div_pd(_mm256_loadu_pd(md + j), vr));
+        _mm256_storeu_pd(mdu + j, _mm256_div_pd(_mm256_loadu_pd(mdu + j), vr));
     }
     for (i = 0; i < rows; i++)
-        for (j = 0; j < w; j++) dA[i * w + j] = (float)((double)dU[i * w + j] * (double)gamma[j] / s[j]);
-    if (dstat)
-        for (i = 0; i < n_stat; i++)
-            for (j = 0; j < w; j++)
-                dstat[i * w + j] = (float)(gs[j] * (double)hs[i * w + j] / ((double)n_stat * s[j]));
+        for (j = 0; j < wv; j += 4) {
+            __m256d uk = _mm256_mul_pd(_mm256_sub_pd(SAM__LD4D(h + i * w + j), _mm256_loadu_pd(m + j)), _mm256_loadu_pd(inv + j));
+            __m256d t = _mm256_sub_pd(_mm256_sub_pd(SAM__LD4D(dU + i * w + j), _mm256_loadu_pd(md + j)),
+                                      _mm256_mul_pd(uk, _mm256_loadu_pd(mdu + j)));
+            SAM__ST4D(dA + i * w + j, _mm256_mul_pd(t, _mm256_loadu_pd(inv + j)));
+        }
+    sam__bn_bwd_cols(rows, w, wv, w, eps, h, dU, dA, ws);
 }
+#endif
+#if SAM__HAS_NEON
+static void sam__bn_stats_neon(size_t rows, size_t w, size_t wv, float eps, const float *h, double *m, double *inv) {
+    const float64x2_t vr = vdupq_n_f64((double)rows), ve = vdupq_n_f64((double)eps), one = vdupq_n_f64(1.0);
+    size_t i, j;
+    for (j = 0; j < wv; j += 2) { vst1q_f64(m + j, vdupq_n_f64(0.0)); vst1q_f64(inv + j, vdupq_n_f64(0.0)); }
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 2) vst1q_f64(m + j, vaddq_f64(vld1q_f64(m + j), SAM__LD2D(h + i * w + j)));
+    for (j = 0; j < wv; j += 2) vst1q_f64(m + j, vdivq_f64(vld1q_f64(m + j), vr));
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 2) {
+            float64x2_t t = vsubq_f64(SAM__LD2D(h + i * w + j), vld1q_f64(m + j));
+            vst1q_f64(inv + j, vaddq_f64(vld1q_f64(inv + j), vmulq_f64(t, t)));
+        }
+    for (j = 0; j < wv; j += 2)
+        vst1q_f64(inv + j, vdivq_f64(one, vsqrtq_f64(vaddq_f64(vdivq_f64(vld1q_f64(inv + j), vr), ve))));
+}
+static void sam__bn_fwd_f32_neon(size_t rows, size_t w, float eps, const float *h, float *u, double *ws) {
+    double *m = ws, *inv = ws + w;
+    size_t i, j, wv = w & ~(size_t)1;
+    sam__bn_stats_neon(rows, w, wv, eps, h, m, inv);
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 2)
+            SAM__ST2D(u + i * w + j, vmulq_f64(vsubq_f64(SAM__LD2D(h + i * w + j), vld1q_f64(m + j)), vld1q_f64(inv + j)));
+    sam__bn_fwd_cols(rows, w, wv, w, eps, h, u, ws);
+}
+static void sam__bn_bwd_f32_neon(size_t rows, size_t w, float eps, const float *h, const float *dU, float *dA,
+                                 double *ws) {
+    double *m = ws, *inv = ws + w, *md = ws + 2 * w, *mdu = ws + 3 * w;
+    const float64x2_t vr = vdupq_n_f64((double)rows);
+    size_t i, j, wv = w & ~(size_t)1;
+    sam__bn_stats_neon(rows, w, wv, eps, h, m, inv);
+    for (j = 0; j < wv; j += 2) { vst1q_f64(md + j, vdupq_n_f64(0.0)); vst1q_f64(mdu + j, vdupq_n_f64(0.0)); }
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 2) {
+            float64x2_t uk = vmulq_f64(vsubq_f64(SAM__LD2D(h + i * w + j), vld1q_f64(m + j)), vld1q_f64(inv + j));
+            float64x2_t d = SAM__LD2D(dU + i * w + j);
+            vst1q_f64(md + j, vaddq_f64(vld1q_f64(md + j), d));
+            vst1q_f64(mdu + j, vaddq_f64(vld1q_f64(mdu + j), vmulq_f64(d, uk)));
+        }
+    for (j = 0; j < wv; j += 2) {
+        vst1q_f64(md + j, vdivq_f64(vld1q_f64(md + j), vr));
+        vst1q_f64(mdu + j, vdivq_f64(vld1q_f64(mdu + j), vr));
+    }
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < wv; j += 2) {
+            float64x2_t uk = vmulq_f64(vsubq_f64(SAM__LD2D(h + i * w + j), vld1q_f64(m + j)), vld1q_f64(inv + j));
+            float64x2_t t = vsubq_f64(vsubq_f64(SAM__LD2D(dU + i * w + j), vld1q_f64(md + j)), vmulq_f64(uk, vld1q_f64(mdu + j)));
+            SAM__ST2D(dA + i * w + j, vmulq_f64(t, vld1q_f64(inv + j)));
+        }
+    sam__bn_bwd_cols(rows, w, wv, w, eps, h, dU, dA, ws);
+}
+#endif
+typedef void (*sam__bn_fwd_fn)(size_t, size_t, float, const float *, float *, double *);
+static const sam__bn_fwd_fn sam__bn_fwd_impl[SAM_ISA_COUNT] = {
+    sam__bn_fwd_f32_scalar, SAM__IF_AVX2(sam__bn_fwd_f32_avx2), SAM__IF_NEON(sam__bn_fwd_f32_neon)};
+typedef void (*sam__bn_bwd_fn)(size_t, size_t, float, const float *, const float *, float *, double *);
+static const sam__bn_bwd_fn sam__bn_bwd_impl[SAM_ISA_COUNT] = {
+    sam__bn_bwd_f32_scalar, SAM__IF_AVX2(sam__bn_bwd_f32_avx2), SAM__IF_NEON(sam__bn_bwd_f32_neon)};
 
-/* Standard LayerNorm (per row, `stride` 1 over `len`) and BatchNorm (per
- * column, stride w over rows) share one kernel: u = (h − mean)/sqrt(var + ε),
- * backward dh = (dU − mean(dU) − u mean(dU u)) / sqrt(var + ε). */
-static void sam__stdnorm_fwd(size_t groups, size_t len, size_t gstep, size_t estep, float eps, const float *h,
-                             float *u) {
-    size_t g, k;
-    for (g = 0; g < groups; g++) {
-        const float *hg = h + g * gstep;
-        float *ug = u + g * gstep;
+/* ---- standard LayerNorm (per row of w), no affine part: the formulas of BN
+ * with the roles of rows and columns swapped. Reductions along the row. */
+static void sam__ln_fwd_f32_scalar(size_t rows, size_t w, float eps, const float *h, float *u) {
+    size_t i, k;
+    for (i = 0; i < rows; i++) {
+        const float *hi = h + i * w;
         double m = 0.0, v = 0.0, inv;
-        for (k = 0; k < len; k++) m += (double)hg[k * estep];
-        m /= (double)len;
-        for (k = 0; k < len; k++) { double t = (double)hg[k * estep] - m; v += t * t; }
-        v /= (double)len;
-        inv = 1.0 / sqrt(v + (double)eps);
-        for (k = 0; k < len; k++) ug[k * estep] = (float)(((double)hg[k * estep] - m) * inv);
+        for (k = 0; k < w; k++) m += (double)hi[k];
+        m /= (double)w;
+        for (k = 0; k < w; k++) { double t = (double)hi[k] - m; v += t * t; }
+        inv = 1.0 / sqrt(v / (double)w + (double)eps);
+        for (k = 0; k < w; k++) u[i * w + k] = (float)(((double)hi[k] - m) * inv);
     }
 }
-
-static void sam__stdnorm_bwd(size_t groups, size_t len, size_t gstep, size_t estep, float eps, const float *h,
-                             const float *dU, float *dA) {
-    size_t g, k;
-    for (g = 0; g < groups; g++) {
-        const float *hg = h + g * gstep, *dg = dU + g * gstep;
-        float *ag = dA + g * gstep;
+static void sam__ln_bwd_f32_scalar(size_t rows, size_t w, float eps, const float *h, const float *dU, float *dA) {
+    size_t i, k;
+    for (i = 0; i < rows; i++) {
+        const float *hi = h + i * w, *di = dU + i * w;
         double m = 0.0, v = 0.0, inv, md = 0.0, mdu = 0.0;
-        for (k = 0; k < len; k++) m += (double)hg[k * estep];
-        m /= (double)len;
-        for (k = 0; k < len; k++) { double t = (double)hg[k * estep] - m; v += t * t; }
-        v /= (double)len;
-        inv = 1.0 / sqrt(v + (double)eps);
-        for (k = 0; k < len; k++) {
-            double uk = ((double)hg[k * estep] - m) * inv;
-            md += (double)dg[k * estep];
-            mdu += (double)dg[k * estep] * uk;
+        for (k = 0; k < w; k++) m += (double)hi[k];
+        m /= (double)w;
+        for (k = 0; k < w; k++) { double t = (double)hi[k] - m; v += t * t; }
+        inv = 1.0 / sqrt(v / (double)w + (double)eps);
+        for (k = 0; k < w; k++) {
+            double uk = ((double)hi[k] - m) * inv;
+            md += (double)di[k];
+            mdu += (double)di[k] * uk;
         }
-        md /= (double)len;
-        mdu /= (double)len;
-        for (k = 0; k < len; k++) {
-            double uk = ((double)hg[k * estep] - m) * inv;
-            ag[k * estep] = (float)(((double)dg[k * estep] - md - uk * mdu) * inv);
+        md /= (double)w;
+        mdu /= (double)w;
+        for (k = 0; k < w; k++) {
+            double uk = ((double)hi[k] - m) * inv;
+            dA[i * w + k] = (float)(((double)di[k] - md - uk * mdu) * inv);
         }
     }
 }
+#if SAM__HAS_AVX2
+/* Row mean and 1/σ: 8 double lanes (two accumulators of 4), then the tail. */
+SAM__AVX2 static void sam__ln_row_stats_avx2(size_t w, float eps, const float *hi, double *mp, double *invp) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, vm;
+    double m, v;
+    size_t k = 0, kv = w & ~(size_t)7;
+    for (; k < kv; k += 8) {
+        s0 = _mm256_add_pd(s0, SAM__LD4D(hi + k));
+        s1 = _mm256_add_pd(s1, SAM__LD4D(hi + k + 4));
+    }
+    m = sam__hsum4d_avx2(_mm256_add_pd(s0, s1));
+    for (; k < w; k++) m += (double)hi[k];
+    m /= (double)w;
+    vm = _mm256_set1_pd(m);
+    s0 = _mm256_setzero_pd(); s1 = s0;
+    for (k = 0; k < kv; k += 8) {
+        __m256d t0 = _mm256_sub_pd(SAM__LD4D(hi + k), vm), t1 = _mm256_sub_pd(SAM__LD4D(hi + k + 4), vm);
+        s0 = _mm256_add_pd(s0, _mm256_mul_pd(t0, t0));
+        s1 = _mm256_add_pd(s1, _mm256_mul_pd(t1, t1));
+    }
+    v = sam__hsum4d_avx2(_mm256_add_pd(s0, s1));
+    for (; k < w; k++) { double t = (double)hi[k] - m; v += t * t; }
+    *mp = m;
+    *invp = 1.0 / sqrt(v / (double)w + (double)eps);
+}
+SAM__AVX2 static void sam__ln_fwd_f32_avx2(size_t rows, size_t w, float eps, const float *h, float *u) {
+    size_t i, k, kv = w & ~(size_t)3;
+    for (i = 0; i < rows; i++) {
+        const float *hi = h + i * w;
+        float *ui = u + i * w;
+        double m, inv;
+        __m256d vm, vi;
+        sam__ln_row_stats_avx2(w, eps, hi, &m, &inv);
+        vm = _mm256_set1_pd(m); vi = _mm256_set1_pd(inv);
+        for (k = 0; k < kv; k += 4) SAM__ST4D(ui + k, _mm256_mul_pd(_mm256_sub_pd(SAM__LD4D(hi + k), vm), vi));
+        for (; k < w; k++) ui[k] = (float)(((double)hi[k] - m) * inv);
+    }
+}
+SAM__AVX2 static void sam__ln_bwd_f32_avx2(size_t rows, size_t w, float eps, const float *h, const float *dU, float *dA) {
+    size_t i, k, kv = w & ~(size_t)3;
+    for (i = 0; i < rows; i++) {
+        const float *hi = h + i * w, *di = dU + i * w;
+        float *ai = dA + i * w;
+        double m, inv, md, mdu;
+        __m256d vm, vi, s0 = _mm256_setzero_pd(), s1 = s0, vmd, vmdu;
+        sam__ln_row_stats_avx2(w, eps, hi, &m, &inv);
+        vm = _mm256_set1_pd(m); vi = _mm256_set1_pd(inv);
+        for (k = 0; k < kv; k += 4) {
+            __m256d d = SAM__LD4D(di + k);
+            s0 = _mm256_add_pd(s0, d);
+            s1 = _mm256_add_pd(s1, _mm256_mul_pd(d, _mm256_mul_pd(_mm256_sub_pd(SAM__LD4D(hi + k), vm), vi)));
+        }
+        md = sam__hsum4d_avx2(s0);
+        mdu = sam__hsum4d_avx2(s1);
+        for (; k < w; k++) {
+            double uk = ((double)hi[k] - m) * inv;
+            md += (double)di[k];
+            mdu += (double)di[k] * uk;
+        }
+        md /= (double)w;
+        mdu /= (double)w;
+        vmd = _mm256_set1_pd(md); vmdu = _mm256_set1_pd(mdu);
+        for (k = 0; k < kv; k += 4) {
+            __m256d uk = _mm256_mul_pd(_mm256_sub_pd(SAM__LD4D(hi + k), vm), vi);
+            __m256d t = _mm256_sub_pd(_mm256_sub_pd(SAM__LD4D(di + k), vmd), _mm256_mul_pd(uk, vmdu));
+            SAM__ST4D(ai + k, _mm256_mul_pd(t, vi));
+        }
+        for (; k < w; k++) {
+            double uk = ((double)hi[k] - m) * inv;
+            ai[k] = (float)(((double)di[k] - md - uk * mdu) * inv);
+        }
+    }
+}
+#endif
+#if SAM__HAS_NEON
+/* Row mean and 1/σ: 4 double lanes (two accumulators of 2), then the tail. */
+static void sam__ln_row_stats_neon(size_t w, float eps, const float *hi, double *mp, double *invp) {
+    float64x2_t s0 = vdupq_n_f64(0.0), s1 = s0, vm, t;
+    double m, v;
+    size_t k = 0, kv = w & ~(size_t)3;
+    for (; k < kv; k += 4) {
+        s0 = vaddq_f64(s0, SAM__LD2D(hi + k));
+        s1 = vaddq_f64(s1, SAM__LD2D(hi + k + 2));
+    }
+    t = vaddq_f64(s0, s1);
+    m = vgetq_lane_f64(t, 0) + vgetq_lane_f64(t, 1);
+    for (; k < w; k++) m += (double)hi[k];
+    m /= (double)w;
+    vm = vdupq_n_f64(m);
+    s0 = vdupq_n_f64(0.0); s1 = s0;
+    for (k = 0; k < kv; k += 4) {
+        float64x2_t t0 = vsubq_f64(SAM__LD2D(hi + k), vm), t1 = vsubq_f64(SAM__LD2D(hi + k + 2), vm);
+        s0 = vaddq_f64(s0, vmulq_f64(t0, t0));
+        s1 = vaddq_f64(s1, vmulq_f64(t1, t1));
+    }
+    t = vaddq_f64(s0, s1);
+    v = vgetq_lane_f64(t, 0) + vgetq_lane_f64(t, 1);
+    for (; k < w; k++) { double d = (double)hi[k] - m; v += d * d; }
+    *mp = m;
+    *invp = 1.0 / sqrt(v / (double)w + (double)eps);
+}
+static void sam__ln_fwd_f32_neon(size_t rows, size_t w, float eps, const float *h, float *u) {
+    size_t i, k, kv = w & ~(size_t)1;
+    for (i = 0; i < rows; i++) {
+        const float *hi = h + i * w;
+        float *ui = u + i * w;
+        double m, inv;
+        float64x2_t vm, vi;
+        sam__ln_row_stats_neon(w, eps, hi, &m, &inv);
+        vm = vdupq_n_f64(m); vi = vdupq_n_f64(inv);
+        for (k = 0; k < kv; k += 2) SAM__ST2D(ui + k, vmulq_f64(vsubq_f64(SAM__LD2D(hi + k), vm), vi));
+        for (; k < w; k++) ui[k] = (float)(((double)hi[k] - m) * inv);
+    }
+}
+static void sam__ln_bwd_f32_neon(size_t rows, size_t w, float eps, const float *h, const float *dU, float *dA) {
+    size_t i, k, kv = w & ~(size_t)1;
+    for (i = 0; i < rows; i++) {
+        const float *hi = h + i * w, *di = dU + i * w;
+        float *ai = dA + i * w;
+        double m, inv, md, mdu;
+        float64x2_t vm, vi, s0 = vdupq_n_f64(0.0), s1 = s0, vmd, vmdu;
+        sam__ln_row_stats_neon(w, eps, hi, &m, &inv);
+        vm = vdupq_n_f64(m); vi = vdupq_n_f64(inv);
+        for (k = 0; k < kv; k += 2) {
+            float64x2_t d = SAM__LD2D(di + k);
+            s0 = vaddq_f64(s0, d);
+            s1 = vaddq_f64(s1, vmulq_f64(d, vmulq_f64(vsubq_f64(SAM__LD2D(hi + k), vm), vi)));
+        }
+        md = vgetq_lane_f64(s0, 0) + vgetq_lane_f64(s0, 1);
+        mdu = vgetq_lane_f64(s1, 0) + vgetq_lane_f64(s1, 1);
+        for (; k < w; k++) {
+            double uk = ((double)hi[k] - m) * inv;
+            md += (double)di[k];
+            mdu += (double)di[k] * uk;
+        }
+        md /= (double)w;
+        mdu /= (double)w;
+        vmd = vdupq_n_f64(md); vmdu = vdupq_n_f64(mdu);
+        for (k = 0; k < kv; k += 2) {
+            float64x2_t uk = vmulq_f64(vsubq_f64(SAM__LD2D(hi + k), vm), vi);
+            float64x2_t t = vsubq_f64(vsubq_f64(SAM__LD2D(di + k), vmd), vmulq_f64(uk, vmdu));
+            SAM__ST2D(ai + k, vmulq_f64(t, vi));
+        }
+        for (; k < w; k++) {
+            double uk = ((double)hi[k] - m) * inv;
+            ai[k] = (float)(((double)di[k] - md - uk * mdu) * inv);
+        }
+    }
+}
+#endif
+typedef void (*sam__ln_fwd_fn)(size_t, size_t, float, const float *, float *);
+static const sam__ln_fwd_fn sam__ln_fwd_impl[SAM_ISA_COUNT] = {
+    sam__ln_fwd_f32_scalar, SAM__IF_AVX2(sam__ln_fwd_f32_avx2), SAM__IF_NEON(sam__ln_fwd_f32_neon)};
+typedef void (*sam__ln_bwd_fn)(size_t, size_t, float, const float *, const float *, float *);
+static const sam__ln_bwd_fn sam__ln_bwd_impl[SAM_ISA_COUNT] = {
+    sam__ln_bwd_f32_scalar, SAM__IF_AVX2(sam__ln_bwd_f32_avx2), SAM__IF_NEON(sam__ln_bwd_f32_neon)};
 
 /* R-op of the backward pass. The Jacobian J = (1/σ)(I − 11ᵀ/n − u uᵀ/n) is
- * symmetric, so the R-forward is Ru = J Ra (sam__stdnorm_bwd applied to Ra).
+ * symmetric, so the R-forward is Ru = J Ra (the BN / LN backward kernel applied to Ra).
  * Differentiating dA = J dU along Ra, with Rσ = mean(u Ra):
  *   RdA = J RdU − (Rσ/σ) dA − (Ru mean(u dU) + u mean(Ru dU)) / σ. */
 static void sam__stdnorm_rbwd(size_t groups, size_t len, size_t gstep, size_t estep, float eps, const float *h,
@@ -900,6 +1401,7 @@ SAM__DEF sam_status sam_sbn_forward(sam_ctx *ctx, size_t n_stat, const float *h_
                                     const float *h, const float *gamma, float clamp, float *out) {
     sam_status st;
     double *s;
+    size_t j;
     SAM__CHECK_CTX(ctx);
     if ((st = sam__check_norm_args(ctx, rows, width, clamp, "sam_sbn_forward"))) return st;
     if (n_stat == 0) return sam__fail(ctx, SAM_ERR_ARG, "sam_sbn_forward: n_stat must be > 0");
@@ -907,10 +1409,11 @@ SAM__DEF sam_status sam_sbn_forward(sam_ctx *ctx, size_t n_stat, const float *h_
     SAM__CHECK_PTR(ctx, h, "sam_sbn_forward", "h");
     SAM__CHECK_PTR(ctx, gamma, "sam_sbn_forward", "gamma");
     SAM__CHECK_PTR(ctx, out, "sam_sbn_forward", "out");
-    s = (double *)sam__alloc(ctx->alloc_user, 2 * width * sizeof(double));
+    s = (double *)sam__alloc(ctx->alloc_user, 3 * width * sizeof(double));
     if (!s) return sam__fail(ctx, SAM_ERR_NOMEM, "sam_sbn_forward: out of memory");
-    sam__sbn_stats(n_stat, h_stat, width, clamp, s, s + width);
-    sam__sbn_apply(rows, width, h, gamma, s, out);
+    sam__sbn_stats_impl[ctx->isa](n_stat, h_stat, width, clamp, s, s + width);
+    for (j = 0; j < width; j++) s[width + j] = (double)gamma[j];
+    sam__cmuldiv_impl[ctx->isa](rows, width, h, s + width, s, out); /* γ h / s */
     sam__free(ctx->alloc_user, s);
     return sam__ok(ctx);
 }
@@ -919,7 +1422,8 @@ SAM__DEF sam_status sam_sbn_backward(sam_ctx *ctx, size_t n_stat, const float *h
                                      const float *h, const float *gamma, float clamp, const float *dout,
                                      float *dh, float *dh_stat, float *dgamma) {
     sam_status st;
-    double *s;
+    double *s, *acc, *gg, *gs, *gd, *ns;
+    size_t j;
     SAM__CHECK_CTX(ctx);
     if ((st = sam__check_norm_args(ctx, rows, width, clamp, "sam_sbn_backward"))) return st;
     if (n_stat == 0) return sam__fail(ctx, SAM_ERR_ARG, "sam_sbn_backward: n_stat must be > 0");
@@ -930,11 +1434,24 @@ SAM__DEF sam_status sam_sbn_backward(sam_ctx *ctx, size_t n_stat, const float *h
     SAM__CHECK_PTR(ctx, dh, "sam_sbn_backward", "dh");
     SAM__CHECK_PTR(ctx, dh_stat, "sam_sbn_backward", "dh_stat");
     SAM__CHECK_PTR(ctx, dgamma, "sam_sbn_backward", "dgamma");
-    s = (double *)sam__alloc(ctx->alloc_user, 4 * width * sizeof(double));
+    s = (double *)sam__alloc(ctx->alloc_user, 6 * width * sizeof(double));
     if (!s) return sam__fail(ctx, SAM_ERR_NOMEM, "sam_sbn_backward: out of memory");
-    sam__sbn_stats(n_stat, h_stat, width, clamp, s, s + width);
-    sam__sbn_bwd(n_stat, h_stat, rows, width, h, gamma, clamp, s, dout, dh, dh_stat, dgamma, s + 2 * width,
-                 s + 3 * width);
+    acc = s + width; gg = s + 2 * width; gs = s + 3 * width; gd = s + 4 * width; ns = s + 5 * width;
+    sam__sbn_stats_impl[ctx->isa](n_stat, h_stat, width, clamp, s, acc);
+    /* Backward of u_ij = γ_j h_ij / s_j:
+     *   gγ_j = Σ_i dU_ij h_ij / s_j,  dA_ij = dU_ij γ_j / s_j,
+     *   gs_j = −Σ_i dU_ij γ_j h_ij / s_j² = −γ_j gγ_j / s_j,
+     *   ds_j/dh_kj = h_kj / (N s_j) for the statistics rows k (0 when clamped). */
+    sam__cdot_impl[ctx->isa](rows, width, dout, h, gg);
+    for (j = 0; j < width; j++) {
+        gg[j] /= s[j];
+        gs[j] = s[j] > (double)clamp ? -(double)gamma[j] * gg[j] / s[j] : 0.0;
+        dgamma[j] = (float)gg[j];
+        gd[j] = (double)gamma[j];
+        ns[j] = (double)n_stat * s[j];
+    }
+    sam__cmuldiv_impl[ctx->isa](rows, width, dout, gd, s, dh);         /* dU γ / s      */
+    sam__cmuldiv_impl[ctx->isa](n_stat, width, h_stat, gs, ns, dh_stat); /* gs h / (N s) */
     sam__free(ctx->alloc_user, s);
     return sam__ok(ctx);
 }
@@ -948,7 +1465,7 @@ SAM__DEF sam_status sam_ln_forward(sam_ctx *ctx, size_t rows, size_t width, floa
     sam_status st;
     SAM__NORM_WRAP("sam_ln_forward", rows, width, width, 1, 0)
     SAM__CHECK_PTR(ctx, out, "sam_ln_forward", "out");
-    sam__stdnorm_fwd(rows, width, width, 1, eps, h, out);
+    sam__ln_fwd_impl[ctx->isa](rows, width, eps, h, out);
     return sam__ok(ctx);
 }
 SAM__DEF sam_status sam_ln_backward(sam_ctx *ctx, size_t rows, size_t width, float eps, const float *h,
@@ -957,23 +1474,31 @@ SAM__DEF sam_status sam_ln_backward(sam_ctx *ctx, size_t rows, size_t width, flo
     SAM__NORM_WRAP("sam_ln_backward", rows, width, width, 1, 1)
     SAM__CHECK_PTR(ctx, dout, "sam_ln_backward", "dout");
     SAM__CHECK_PTR(ctx, dh, "sam_ln_backward", "dh");
-    sam__stdnorm_bwd(rows, width, width, 1, eps, h, dout, dh);
+    sam__ln_bwd_impl[ctx->isa](rows, width, eps, h, dout, dh);
     return sam__ok(ctx);
 }
 SAM__DEF sam_status sam_bn_forward(sam_ctx *ctx, size_t rows, size_t width, float eps, const float *h, float *out) {
     sam_status st;
+    double *ws;
     SAM__NORM_WRAP("sam_bn_forward", width, rows, 1, width, 0)
     SAM__CHECK_PTR(ctx, out, "sam_bn_forward", "out");
-    sam__stdnorm_fwd(width, rows, 1, width, eps, h, out);
+    ws = (double *)sam__alloc(ctx->alloc_user, 2 * width * sizeof(double));
+    if (!ws) return sam__fail(ctx, SAM_ERR_NOMEM, "sam_bn_forward: out of memory");
+    sam__bn_fwd_impl[ctx->isa](rows, width, eps, h, out, ws);
+    sam__free(ctx->alloc_user, ws);
     return sam__ok(ctx);
 }
 SAM__DEF sam_status sam_bn_backward(sam_ctx *ctx, size_t rows, size_t width, float eps, const float *h,
                                     const float *dout, float *dh) {
     sam_status st;
+    double *ws;
     SAM__NORM_WRAP("sam_bn_backward", width, rows, 1, width, 1)
     SAM__CHECK_PTR(ctx, dout, "sam_bn_backward", "dout");
     SAM__CHECK_PTR(ctx, dh, "sam_bn_backward", "dh");
-    sam__stdnorm_bwd(width, rows, 1, width, eps, h, dout, dh);
+    ws = (double *)sam__alloc(ctx->alloc_user, 4 * width * sizeof(double));
+    if (!ws) return sam__fail(ctx, SAM_ERR_NOMEM, "sam_bn_backward: out of memory");
+    sam__bn_bwd_impl[ctx->isa](rows, width, eps, h, dout, dh, ws);
+    sam__free(ctx->alloc_user, ws);
     return sam__ok(ctx);
 }
 #undef SAM__NORM_WRAP
@@ -1561,6 +2086,7 @@ typedef struct sam__mlp_work {
     float *RA0;
     float *F, *dF, *Hd, *RF, *RdF;
     double *pbuf, *s, *Rs, *gg, *gs, *acc;
+    double *nws;         /* 4 × width doubles: standard BatchNorm's per-column statistics */
     float *c1, *c2, *c3; /* per-column coefficients of Sim-BN (float: the loops stay vector-friendly) */
     float *cacc;         /* per-column sums over rows, accumulated row by row (a fixed order) */
 } sam__mlp_work;
@@ -1610,6 +2136,7 @@ static size_t sam__mlp_carve(const sam_mlp *net, size_t B, void *work, sam__mlp_
     wk->gg = (double *)sam__take(&c, wmax, sizeof(double));
     wk->gs = (double *)sam__take(&c, wmax, sizeof(double));
     wk->acc = (double *)sam__take(&c, wmax, sizeof(double));
+    wk->nws = (double *)sam__take(&c, cf->norm == SAM_NORM_BN ? 4 * wmax : 1, sizeof(double));
     wk->c1 = (float *)sam__take(&c, wmax, sizeof(float));
     wk->c2 = (float *)sam__take(&c, wmax, sizeof(float));
     wk->c3 = (float *)sam__take(&c, wmax, sizeof(float));
@@ -1634,7 +2161,7 @@ static const sam_dataset *sam__mlp_stat_set(const sam_mlp *net, const sam_batch 
 
 static sam_status sam__mlp_run(const sam_mlp *net, sam_ctx *ctx, const float *w, const sam_batch *b,
                                const float *v, int mode, double *loss, float *grad, float *hv, float *out,
-                               double *fout, void *work) {
+                               double *fout, void *work, int wdefer) {
     const sam_mlp_config *cf = &net->cfg;
     const size_t L = cf->n_layers, Lh = L - 1, B = b->n, K = cf->out_dim, din = cf->in_dim;
     const sam_dataset *SD = sam__mlp_stat_set(net, b);
@@ -1677,8 +2204,8 @@ static sam_status sam__mlp_run(const sam_mlp *net, sam_ctx *ctx, const float *w,
                 for (i = 0; i < R; i++) sam__vmul_impl[ctx->isa](wo, wk.c1, wk.A[0] + i * wo, wk.U[0] + i * wo);
                 break;
             case SAM_NORM_SLN: sam__sln_fwd(ctx, R, wo, eps, wk.A[0], wk.U[0], wk.s); break;
-            case SAM_NORM_BN: sam__stdnorm_fwd(wo, B, 1, wo, eps, wk.A[0], wk.U[0]); break;
-            case SAM_NORM_LN: sam__stdnorm_fwd(B, wo, wo, 1, eps, wk.A[0], wk.U[0]); break;
+            case SAM_NORM_BN: sam__bn_fwd_impl[ctx->isa](B, wo, eps, wk.A[0], wk.U[0], wk.nws); break;
+            case SAM_NORM_LN: sam__ln_fwd_impl[ctx->isa](B, wo, eps, wk.A[0], wk.U[0]); break;
             default: break;
             }
         X = wk.U[l];
@@ -1687,6 +2214,21 @@ static sam_status sam__mlp_run(const sam_mlp *net, sam_ctx *ctx, const float *w,
     if ((st = sam__dense_fwd(ctx, B, K, in, X, w + net->off_w[Lh], 0, wk.F)))
         return st;
     if (cf->out_bias) sam__add_bias(ctx, B, K, w + net->off_b[Lh], wk.F);
+    if (wdefer) {
+        /* The finiteness check of w, folded into the forward pass (a pass over
+         * all n_params floats per call was ~10% of a 1-SAM step). A NaN or Inf
+         * weight of layer l makes its whole row of Z_l non-finite when the layer
+         * input is finite (NaN·x = NaN, Inf·0 = NaN, Inf + finite = Inf), and a
+         * bias is added to Z_l, so finite Z_1..Z_Lh, F (inputs finite by
+         * induction, data checked above) and finite γ prove w finite. Anything
+         * else (also a float overflow from finite w) gets the full check, with
+         * the same status and message as before; nothing but work memory has
+         * been written yet. */
+        int ok = sam__finite(ctx, B * K, wk.F);
+        for (l = 0; ok && l < Lh; l++) ok = sam__finite(ctx, R * net->dims[l + 1], wk.Z[l]);
+        if (ok && cf->norm == SAM_NORM_SBN) ok = sam__finite(ctx, net->dims[1], w + net->off_gamma);
+        if (!ok && (st = sam__nn_check_vec(ctx, net->model.n_params, w, "sam_mlp_loss_grad", "w"))) return st;
+    }
     if (mode == SAM__RUN_PREDICT) {
         memcpy(out, wk.F, B * K * sizeof(float));
         return SAM_OK;
@@ -1730,9 +2272,9 @@ static sam_status sam__mlp_run(const sam_mlp *net, sam_ctx *ctx, const float *w,
                     sam__vfma_impl[ctx->isa](wo, wk.c1, RA + i * wo, wk.RU[0] + i * wo);
                 }
             } else if (l == 0 && cf->norm == SAM_NORM_BN) {
-                sam__stdnorm_bwd(wo, B, 1, wo, eps, wk.A[0], RA, wk.RU[0]); /* RU = J RA (J symmetric) */
+                sam__bn_bwd_impl[ctx->isa](B, wo, eps, wk.A[0], RA, wk.RU[0], wk.nws); /* RU = J RA (J symmetric) */
             } else if (l == 0 && cf->norm == SAM_NORM_LN) {
-                sam__stdnorm_bwd(B, wo, wo, 1, eps, wk.A[0], RA, wk.RU[0]);
+                sam__ln_bwd_impl[ctx->isa](B, wo, eps, wk.A[0], RA, wk.RU[0]);
             } else if (l == 0 && cf->norm == SAM_NORM_SLN) {
                 /* RU = (Ra − u Rs)/s with Rs = u·Ra when ‖h‖ > ε, else Ra/ε */
                 for (i = 0; i < R; i++) {
@@ -1869,10 +2411,10 @@ static sam_status sam__mlp_run(const sam_mlp *net, sam_ctx *ctx, const float *w,
                 }
             } else if (l == 0 && cf->norm == SAM_NORM_BN) {
                 if (hvp) sam__stdnorm_rbwd(wo, B, 1, wo, eps, A, RA, wk.RU[0], dU, RdU, RdA);
-                sam__stdnorm_bwd(wo, B, 1, wo, eps, A, dU, dA);
+                sam__bn_bwd_impl[ctx->isa](B, wo, eps, A, dU, dA, wk.nws);
             } else if (l == 0 && cf->norm == SAM_NORM_LN) {
                 if (hvp) sam__stdnorm_rbwd(B, wo, wo, 1, eps, A, RA, wk.RU[0], dU, RdU, RdA);
-                sam__stdnorm_bwd(B, wo, wo, 1, eps, A, dU, dA);
+                sam__ln_bwd_impl[ctx->isa](B, wo, eps, A, dU, dA);
             }
             /* activation: RdZ = σ' RdA + σ'' RZ dA (into RdA), dZ = σ' dA (into dA) */
             if (hvp) {
@@ -1911,8 +2453,10 @@ static sam_status sam__mlp_run(const sam_mlp *net, sam_ctx *ctx, const float *w,
     return SAM_OK;
 }
 
+/* check_w = 0: w is only checked for NULL here; sam__mlp_run (wdefer) proves
+ * it finite from the forward pass. */
 static sam_status sam__mlp_check(const sam_mlp *net, sam_ctx *ctx, const float *w, const sam_batch *b, int target,
-                                 void *work, const char *fn) {
+                                 void *work, const char *fn, int check_w) {
     sam_status st;
     SAM__CHECK_CTX(ctx);
     if (!net) return sam__fail(ctx, SAM_ERR_NULL, "%s: model is NULL", fn);
@@ -1927,6 +2471,7 @@ static sam_status sam__mlp_check(const sam_mlp *net, sam_ctx *ctx, const float *
             return sam__fail(ctx, SAM_ERR_ARG, "%s: statistics data n (%zu) must be in [1, sbn_n = %zu]", fn, SD->n,
                              net->cfg.sbn_n);
     }
+    if (!check_w) return w ? SAM_OK : sam__fail(ctx, SAM_ERR_NULL, "%s: w is NULL", fn);
     if ((st = sam__nn_check_vec(ctx, net->model.n_params, w, fn, "w"))) return st;
     return SAM_OK;
 }
@@ -1935,28 +2480,28 @@ static sam_status sam__mlp_loss_grad(const void *self, sam_ctx *ctx, const float
                                      double *loss, float *grad, void *work) {
     const sam_mlp *net = (const sam_mlp *)self;
     sam_status st;
-    if ((st = sam__mlp_check(net, ctx, w, b, 1, work, "sam_mlp_loss_grad"))) return st;
+    if ((st = sam__mlp_check(net, ctx, w, b, 1, work, "sam_mlp_loss_grad", !loss))) return st;
     if (!loss) return sam__fail(ctx, SAM_ERR_NULL, "sam_mlp_loss_grad: loss is NULL");
-    return sam__mlp_run(net, ctx, w, b, NULL, SAM__RUN_LOSS, loss, grad, NULL, NULL, NULL, work);
+    return sam__mlp_run(net, ctx, w, b, NULL, SAM__RUN_LOSS, loss, grad, NULL, NULL, NULL, work, 1);
 }
 
 static sam_status sam__mlp_hvp(const void *self, sam_ctx *ctx, const float *w, const sam_batch *b, const float *v,
                                float *hv, void *work) {
     const sam_mlp *net = (const sam_mlp *)self;
     sam_status st;
-    if ((st = sam__mlp_check(net, ctx, w, b, 1, work, "sam_mlp_hvp"))) return st;
+    if ((st = sam__mlp_check(net, ctx, w, b, 1, work, "sam_mlp_hvp", 1))) return st;
     if ((st = sam__nn_check_vec(ctx, net->model.n_params, v, "sam_mlp_hvp", "v"))) return st;
     if (!hv) return sam__fail(ctx, SAM_ERR_NULL, "sam_mlp_hvp: hv is NULL");
-    return sam__mlp_run(net, ctx, w, b, v, SAM__RUN_HVP, NULL, NULL, hv, NULL, NULL, work);
+    return sam__mlp_run(net, ctx, w, b, v, SAM__RUN_HVP, NULL, NULL, hv, NULL, NULL, work, 0);
 }
 
 static sam_status sam__mlp_predict(const void *self, sam_ctx *ctx, const float *w, const sam_batch *b, float *out,
                                    void *work) {
     const sam_mlp *net = (const sam_mlp *)self;
     sam_status st;
-    if ((st = sam__mlp_check(net, ctx, w, b, 0, work, "sam_mlp_predict"))) return st;
+    if ((st = sam__mlp_check(net, ctx, w, b, 0, work, "sam_mlp_predict", 1))) return st;
     if (!out) return sam__fail(ctx, SAM_ERR_NULL, "sam_mlp_predict: out is NULL");
-    return sam__mlp_run(net, ctx, w, b, NULL, SAM__RUN_PREDICT, NULL, NULL, NULL, out, NULL, work);
+    return sam__mlp_run(net, ctx, w, b, NULL, SAM__RUN_PREDICT, NULL, NULL, NULL, out, NULL, work, 0);
 }
 
 static const sam_model_vtable sam__mlp_vtable = {"mlp", sam__mlp_work_bytes, sam__mlp_loss_grad, sam__mlp_hvp,
@@ -2144,8 +2689,8 @@ static sam_status sam__nn_outgrad(sam_ctx *ctx, const sam_model *m, const float 
         return sam__cnn_run(net, ctx, w, &one, NULL, SAM__RUN_OUTGRAD, NULL, grad, NULL, NULL, f, work);
     } else {
         const sam_mlp *net = (const sam_mlp *)m->self;
-        if ((st = sam__mlp_check(net, ctx, w, &one, 0, work, fn))) return st;
-        return sam__mlp_run(net, ctx, w, &one, NULL, SAM__RUN_OUTGRAD, NULL, grad, NULL, NULL, f, work);
+        if ((st = sam__mlp_check(net, ctx, w, &one, 0, work, fn, 1))) return st;
+        return sam__mlp_run(net, ctx, w, &one, NULL, SAM__RUN_OUTGRAD, NULL, grad, NULL, NULL, f, work, 0);
     }
 }
 

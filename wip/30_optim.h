@@ -1033,16 +1033,36 @@ static int sam__opt_wd_in_loss(const sam_opt *o) {
 }
 
 /* Loss and gradient of the objective at x: the model's, plus λx when the
- * decay is in the loss (½λ‖x‖² at every point where a gradient is taken). */
+ * decay is in the loss (½λ‖x‖² at every point where a gradient is taken).
+ * This is sam_model_loss_grad with the same checks, statuses and messages,
+ * except that its finiteness pass over the gradient becomes Σ g², which the
+ * step needs anyway (‖g‖ for ε, ‖F‖ for clipping and the final check): a
+ * finite Σ g² proves every entry finite; only a non-finite sum (NaN/Inf, or
+ * a float-lane overflow) checks the entries one by one. *gss = Σ grad² when
+ * it is known (no decay added afterwards), else −1. Saves one pass over the
+ * n parameters per gradient (~1 µs of a 15 µs Wen MLP 1-SAM step). */
 static sam_status sam__opt_eval(sam_ctx *ctx, sam_opt *o, const sam_model *model, const float *x, const sam_batch *b,
-                                int pass, double *loss, float *grad) {
+                                int pass, double *loss, float *grad, double *gss) {
+    static const char *mfn = "sam_model_loss_grad";
     sam_status st;
+    double ss = -1.0;
+    if (gss) *gss = -1.0;
     o->pass = pass;
     o->freeze_norm_stats = pass > 0 && o->cfg.norm_stats == SAM_NORM_STATS_FIRST_PASS;
-    st = sam_model_loss_grad(ctx, model, x, b, loss, grad, o->model_work);
+    st = sam__check_model_call(ctx, model, x, b, mfn);
+    if (!st) st = model->vt->loss_grad(model->self, ctx, x, b, loss, grad, o->model_work);
     o->pass = 0;
     o->freeze_norm_stats = 0;
     if (st) return st;
+    if (!sam__isfinite_d(*loss)) return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: loss is not finite", mfn);
+    if (gss && !sam__opt_wd_in_loss(o)) {
+        ss = sam__sumsq(ctx, o->n, grad);
+        if (!sam__isfinite_d(ss) && !sam__finite(ctx, o->n, grad))
+            return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: gradient is not finite", mfn);
+        *gss = ss;
+        return SAM_OK;
+    }
+    if (!sam__finite(ctx, o->n, grad)) return sam__fail(ctx, SAM_ERR_NONFINITE, "%s: gradient is not finite", mfn);
     if (sam__opt_wd_in_loss(o)) sam__opt_decay(ctx, o, (float)o->cfg.weight_decay, x, grad);
     return SAM_OK;
 }
@@ -1053,6 +1073,8 @@ typedef struct sam__opt_grp {
     int perturbed;
     unsigned grads;
     float *F;          /* the group's final gradient (o->g or o->g2) */
+    double gss, fss;   /* Σ g² of o->g at w, Σ F² (from sam__opt_eval) ...  */
+    int gss_known, fss_known; /* ... when known (0 after memset: unknown)   */
 } sam__opt_grp;
 
 /* ε and w + ε from the gradient at w (in o->g), Foret eq. 2 / Kwon eq. 9 /
@@ -1069,7 +1091,7 @@ static sam_status sam__opt_ascent(sam_ctx *ctx, sam_opt *o, const sam_model *mod
     float *eo = store ? o->eps : NULL;
     float eta = (float)c->asam_eta;
     sam_status st;
-    r->gnorm = sqrt(sam__sumsq(ctx, o->n, o->g));
+    r->gnorm = sqrt(r->gss_known ? r->gss : sam__sumsq(ctx, o->n, o->g));
     r->perturbed = 0;
     r->eps_norm = 0.0;
     if (!perturb) return SAM_OK;
@@ -1098,11 +1120,11 @@ static sam_status sam__opt_ascent(sam_ctx *ctx, sam_opt *o, const sam_model *mod
     } else sam__opt_ascent_impl[ctx->isa](o->n, (float)(rN / dn), w, dir, eo, o->wadv, 0);
     o->eps_valid = store;
     for (k = 2; k <= N; k++) {
-        double lk;
-        if ((st = sam__opt_eval(ctx, o, model, o->wadv, b, (int)k, &lk, o->g2))) return st;
+        double lk, g2s;
+        if ((st = sam__opt_eval(ctx, o, model, o->wadv, b, (int)k, &lk, o->g2, &g2s))) return st;
         r->grads++;
         dn = asam ? sqrt(sam__opt_asam_sumsq_impl[ctx->isa](o->n, eta, o->mask, w, o->g2))
-                  : sqrt(sam__sumsq(ctx, o->n, o->g2));
+                  : sqrt(g2s >= 0 ? g2s : sam__sumsq(ctx, o->n, o->g2));
         if (!(dn > 0)) break; /* stationary point of the ascent: stop there */
         if (asam)
             sam__opt_asam_ascent_impl[ctx->isa](o->n, (float)(rN / dn), eta, o->mask, w, o->g2, o->eps, o->wadv, 1);
@@ -1235,18 +1257,20 @@ static sam_status sam__opt_group(sam_ctx *ctx, sam_opt *o, const sam_model *mode
         r->loss = r->gnorm = (double)NAN;
         sam__opt_rand_dir(ctx, o, w, rho, rng, r);
         if (!r->perturbed) {
-            if ((st = sam__opt_eval(ctx, o, model, w, b, 0, &r->loss_adv, o->g2))) return st;
-        } else if ((st = sam__opt_eval(ctx, o, model, o->wadv, b, 1, &r->loss_adv, o->g2))) return st;
+            if ((st = sam__opt_eval(ctx, o, model, w, b, 0, &r->loss_adv, o->g2, &r->fss))) return st;
+        } else if ((st = sam__opt_eval(ctx, o, model, o->wadv, b, 1, &r->loss_adv, o->g2, &r->fss))) return st;
+        r->fss_known = r->fss >= 0;
         r->grads = 1;
         r->F = o->g2;
         return SAM_OK;
     }
-    if ((st = sam__opt_eval(ctx, o, model, w, b, 0, &r->loss, o->g))) return st;
+    if ((st = sam__opt_eval(ctx, o, model, w, b, 0, &r->loss, o->g, &r->gss))) return st;
+    r->gss_known = r->gss >= 0;
     r->grads = 1;
     if (looksam_reuse) {
         /* LookSAM between SAM steps: g + α (‖g‖/‖g_v‖) g_v (Liu et al. eq. 7). */
         double gvn = sqrt(sam__sumsq(ctx, o->n, o->looksam_gv));
-        r->gnorm = sqrt(sam__sumsq(ctx, o->n, o->g));
+        r->gnorm = sqrt(r->gss_known ? r->gss : sam__sumsq(ctx, o->n, o->g));
         if (gvn > 0) sam__axpy(ctx, o->n, (float)(o->cfg.looksam_alpha * r->gnorm / gvn), o->looksam_gv, o->g);
         r->loss_adv = r->loss;
         r->F = o->g;
@@ -1255,15 +1279,19 @@ static sam_status sam__opt_group(sam_ctx *ctx, sam_opt *o, const sam_model *mode
     if ((st = sam__opt_ascent(ctx, o, model, w, b, rho, perturb, rng, r))) return st;
     if (!r->perturbed) {
         r->loss_adv = r->loss;
-        r->F = o->g;
+        r->F = o->g; /* unchanged since the eval: its Σ g² still holds */
+        r->fss = r->gss;
+        r->fss_known = r->gss_known;
         return SAM_OK;
     }
     if (sam__opt_esam_sds(&o->cfg) && b && b->data && b->n > 1) {
         sam_batch sel;
         if ((st = sam__opt_esam_select(ctx, o, model, w, b, &sel))) return st;
-        if ((st = sam__opt_eval(ctx, o, model, o->wadv, &sel, 1, &r->loss_adv, o->g2))) return st;
-    } else if ((st = sam__opt_eval(ctx, o, model, o->wadv, b, 1, &r->loss_adv, o->g2))) return st;
+        if ((st = sam__opt_eval(ctx, o, model, o->wadv, &sel, 1, &r->loss_adv, o->g2, &r->fss))) return st;
+    } else if ((st = sam__opt_eval(ctx, o, model, o->wadv, b, 1, &r->loss_adv, o->g2, &r->fss))) return st;
     r->grads++;
+    /* GSAM rewrites g2 in sam__opt_post (LookSAM only o->g) */
+    r->fss_known = r->fss >= 0 && !(o->cfg.method == SAM_METHOD_GSAM && o->cfg.gsam_alpha > 0);
     sam__opt_post(ctx, o, r);
     r->F = o->g2;
     return SAM_OK;
@@ -1276,7 +1304,7 @@ static sam_status sam__opt_finish(sam_ctx *ctx, sam_opt *o, float *w, float *F, 
                                   sam_opt_info *info, const char *fn) {
     const sam_opt_config *c = &o->cfg;
     size_t n = o->n;
-    double fss = sam__sumsq(ctx, n, F), fnorm;
+    double fss = r->fss_known && F == r->F ? r->fss : sam__sumsq(ctx, n, F), fnorm;
     int applied = 1;
     /* A finite Σ g² proves every entry finite (NaN/Inf propagate), so the
      * norm doubles as the finiteness check; only if it is not finite (float
@@ -1433,6 +1461,7 @@ SAM__DEF sam_status sam_opt_step(sam_ctx *ctx, sam_opt *opt, const sam_model *mo
         r.gnorm = lsum == lsum ? sqrt(sam__sumsq(ctx, opt->n, opt->gsum)) : (double)NAN;
         r.grads = grads;
         r.F = opt->fin;
+        r.gss_known = r.fss_known = 0;
         /* r.perturbed / eps_norm: those of the last group */
     }
     st = sam__opt_finish(ctx, opt, w, r.F, nb, lr, &r, &rng,
@@ -1475,7 +1504,8 @@ SAM__DEF sam_status sam_opt_ascend(sam_ctx *ctx, sam_opt *opt, const sam_model *
         r.loss = r.gnorm = (double)NAN;
         sam__opt_rand_dir(ctx, opt, w, rho, &rng, &r);
     } else {
-        if ((st = sam__opt_eval(ctx, opt, model, w, b, 0, &r.loss, opt->g))) return st;
+        if ((st = sam__opt_eval(ctx, opt, model, w, b, 0, &r.loss, opt->g, &r.gss))) return st;
+        r.gss_known = r.gss >= 0;
         r.grads = 1;
         if ((st = sam__opt_ascent(ctx, opt, model, w, b, rho, perturb, &rng, &r))) return st;
     }
@@ -1528,12 +1558,12 @@ SAM__DEF sam_status sam_opt_descend(sam_ctx *ctx, sam_opt *opt, const sam_model 
     if ((st = sam__opt_check_call(ctx, opt, model, w, b, fn))) return st;
     if (!opt->pending) return sam__fail(ctx, SAM_ERR_ARG, "%s: call sam_opt_ascend first", fn);
     if (opt->pending_info.perturbed) {
-        if ((st = sam__opt_eval(ctx, opt, model, opt->wadv, b, 1, &la, opt->g2))) return st;
+        if ((st = sam__opt_eval(ctx, opt, model, opt->wadv, b, 1, &la, opt->g2, NULL))) return st;
         F = opt->g2;
         grads = 1;
     } else if (sam__opt_one_grad(opt) && !(opt->pending_info.loss == opt->pending_info.loss)) {
         /* Rand-SAM drew u = 0 / MSAM's first step (v = 0): the gradient at w itself */
-        if ((st = sam__opt_eval(ctx, opt, model, w, b, 0, &la, opt->g2))) return st;
+        if ((st = sam__opt_eval(ctx, opt, model, w, b, 0, &la, opt->g2, NULL))) return st;
         F = opt->g2;
         grads = 1;
     } else {
