@@ -580,7 +580,7 @@ int main(int argc, char **argv) {
     ex_flag_switch(&cli, "sam", &c.with_sam, "include plain SAM in the headline run");
     ex_flag_string(&cli, "grid-csv", &c.grid_csv, "report on this grid.csv (e.g. merged from shards) instead of "
                    "running the grid; the grid flags must match it");
-    cli.epilog = "Examples:\n  phase_transition                      headline + grid at the defaults (~1 min)\n"
+    cli.epilog = "Examples:\n  phase_transition                      headline + grid at the defaults (~10 s)\n"
                  "  phase_transition --no-grid --seeds 16  headline only, more seeds\n"
                  "  phase_transition --no-headline --shard 0/4 --out o   a quarter of the grid\n"
                  "  phase_transition --no-headline --grid-csv grid.csv   claims and figures of merged shards";
