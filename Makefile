@@ -11,7 +11,7 @@ LDLIBS   = -lm
 NEON_CC ?= aarch64-linux-gnu-gcc
 QEMU    ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
 BUILD   ?= build
-HDRS     = sam.h $(wildcard wip/*.h)
+HDRS     = sam.h
 TESTSRC  = tests/run.c tests/test.h $(wildcard tests/test_*.c)
 
 .PHONY: all test test-readme test-native test-nosimd test-cpp test-neon test-san test-all demo examples bench data install clean help

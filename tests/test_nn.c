@@ -1,5 +1,5 @@
 /* tests/test_nn.c — layers, losses, models, R-op Hessian-vector products,
- * traces and Wen et al.'s constructions (wip/20_nn.h). Included by run.c.
+ * traces and Wen et al.'s constructions. Included by run.c.
  *
  * Gradients and HVPs are checked against central differences of the model
  * itself: the loss is accumulated in double, the step is large enough for

@@ -1,4 +1,4 @@
-/* tests/test_optim.c — included by tests/run.c. Optimizers (wip/30_optim.h). */
+/* tests/test_optim.c — included by tests/run.c. Optimizers. */
 
 /* ---- a quadratic objective with per-sample centres ---------------------------
  * L_B(w) = mean_{s∈B} ½ (w − c_s)ᵀ A (w − c_s), ∇L_B = A (w − c̄_B).

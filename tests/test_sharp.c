@@ -1,4 +1,4 @@
-/* tests/test_sharp.c — sharpness estimators and Hessian tools (wip/50_sharp.h).
+/* tests/test_sharp.c — sharpness estimators and Hessian tools.
  * Oracles: quadratics L = ½wᵀHw + cᵀw with a known eigendecomposition
  * (PAPERS.md §3), and a tiny 2-layer tanh net whose gradient and exact HVP are
  * derived by hand, checked against central finite differences, and whose full
