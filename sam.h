@@ -550,8 +550,8 @@ SAMDEF sam_status sam_wen_simln_generalize(sam_ctx *ctx, const sam_mlp *net, flo
 
 /* ========================================================================
  * DECLARATIONS: optimizers (SGD, GD, Adam/AdamW; SAM, ASAM, N-step SAM,
- * Rand-SAM, m-sharpness, SAM-early; GSAM, Friendly-SAM, LookSAM, ESAM, MSAM;
- * GAM is not provided)
+ * Rand-SAM, m-sharpness, SAM-early; GSAM, Friendly-SAM, LookSAM, ESAM, MSAM,
+ * GAM)
  *
  * Quick start (1-SAM, Wen et al.):
  *     sam_opt_config cfg; sam_opt opt; double loss;
@@ -624,6 +624,13 @@ typedef enum sam_opt_method {
                             final gradient on the γ-fraction of samples whose loss rose most */
     SAM_METHOD_MSAM,     /* Becker et al.: ε = −ρ v/‖v‖, v = momentum (SGD buffer / Adam m);
                             1 gradient per step (nothing at w) */
+    SAM_METHOD_GAM,      /* Zhang et al. 2023 (Gradient norm Aware Minimization, the official
+                            code's GAM-on-SAM step): SAM gradient
+                            plus a first-order-flatness term from 2 more gradients at
+                            w + ρ' d/‖d‖ (d = g' − g) and beyond it; 4 gradients per step,
+                            sam_opt_step only (see the gam_* fields). After a step
+                            sam_opt_perturbed_point is the last point evaluated (w + ε2)
+                            and sam_opt_last_eps is NULL (unless passes 2-3 are skipped) */
     SAM_METHOD_COUNT
 } sam_opt_method;
 
@@ -708,6 +715,15 @@ typedef struct sam_opt_config {
     double looksam_alpha;    /* LookSAM α ≥ 0                               (0.7)      */
     double esam_beta;        /* ESAM SWP keep probability in (0,1] (1: all)  (0.5)      */
     double esam_gamma;       /* ESAM SDS sample fraction in (0,1] (1: all)   (0.5)      */
+    /* GAM (Zhang et al. 2023; names of the official code): ρ = cfg.rho
+     * (grad_rho), ρ' = gam_grad_norm_rho, final gradient
+     * h − γ (p − proj_h p), h = β1 g1 + β3 g3, p = g0 + |β2| g2 (see the step).
+     * β1 = 1, β3 = 0, γ = 0 is SAM bit for bit (passes 3-4 skipped). */
+    double gam_grad_norm_rho; /* ρ' ≥ 0, radius along d = g1 − g0       (0.02)     */
+    double gam_grad_beta_1;  /* β1, weight of the SAM gradient g1 (finite) (1)        */
+    double gam_grad_beta_2;  /* β2, |β2| weights g2 in p (finite)            (-1)       */
+    double gam_grad_beta_3;  /* β3, weight of the flatness gradient g3 (finite) (1)   */
+    double gam_grad_gamma;   /* γ ≥ 0, weight of the orthogonal correction  (0.3)      */
     /* ---- schedules ---- */
     sam_lr_schedule lr_schedule;   /* (SAM_LR_CONSTANT)                               */
     uint64_t lr_step_size;   /* SAM_LR_STEP: t per decay, > 0                          */
@@ -783,6 +799,7 @@ typedef struct sam_opt {
     float *wadv;            /* w + ε of the last step                                */
     float *eps;             /* ε of the last step                                    */
     float *g, *g2, *fin, *gsum, *mask;
+    float *gam_a, *gam_b;   /* GAM: d then g2 then p; g3 (NULL for other methods)     */
     size_t *idx, *perm, *esam_idx;
     double *esam_loss;
     void *model_work;
@@ -6476,6 +6493,11 @@ SAM__DEF void sam_opt_config_default(sam_opt_config *cfg) {
     cfg->looksam_alpha = 0.7;
     cfg->esam_beta = 0.5;
     cfg->esam_gamma = 0.5;
+    cfg->gam_grad_norm_rho = 0.02;
+    cfg->gam_grad_beta_1 = 1.0;
+    cfg->gam_grad_beta_2 = -1.0;
+    cfg->gam_grad_beta_3 = 1.0;
+    cfg->gam_grad_gamma = 0.3;
     cfg->lr_gamma = 0.1;
     cfg->accumulate = 1;
 }
@@ -6519,6 +6541,16 @@ static sam_status sam__opt_check_cfg(sam_ctx *ctx, const sam_opt_config *c, cons
                  c->esam_beta);
     SAM__OPT_BAD(!(c->esam_gamma > 0 && c->esam_gamma <= 1), "%s: cfg.esam_gamma (%g) must be in (0, 1]", fn,
                  c->esam_gamma);
+    SAM__OPT_BAD(!(sam__isfinite_d(c->gam_grad_norm_rho) && c->gam_grad_norm_rho >= 0),
+                 "%s: cfg.gam_grad_norm_rho (%g) must be finite and >= 0", fn, c->gam_grad_norm_rho);
+    SAM__OPT_BAD(!sam__isfinite_d(c->gam_grad_beta_1), "%s: cfg.gam_grad_beta_1 (%g) must be finite", fn,
+                 c->gam_grad_beta_1);
+    SAM__OPT_BAD(!sam__isfinite_d(c->gam_grad_beta_2), "%s: cfg.gam_grad_beta_2 (%g) must be finite", fn,
+                 c->gam_grad_beta_2);
+    SAM__OPT_BAD(!sam__isfinite_d(c->gam_grad_beta_3), "%s: cfg.gam_grad_beta_3 (%g) must be finite", fn,
+                 c->gam_grad_beta_3);
+    SAM__OPT_BAD(!(sam__isfinite_d(c->gam_grad_gamma) && c->gam_grad_gamma >= 0),
+                 "%s: cfg.gam_grad_gamma (%g) must be finite and >= 0", fn, c->gam_grad_gamma);
     SAM__OPT_BAD(c->method == SAM_METHOD_MSAM && c->base == SAM_BASE_SGD && !(c->momentum > 0),
                  "%s: MSAM needs cfg.momentum > 0 (it perturbs along the momentum)", fn);
     SAM__OPT_BAD((c->method == SAM_METHOD_FSAM || c->method == SAM_METHOD_LOOKSAM) && c->samples_per_perturbation,
@@ -6550,7 +6582,7 @@ static sam_status sam__opt_check_cfg(sam_ctx *ctx, const sam_opt_config *c, cons
 /* The block: each region 64-byte aligned, in this order. */
 enum { SAM__OPT_MOM, SAM__OPT_VEL, SAM__OPT_ACC, SAM__OPT_FSAM, SAM__OPT_LOOK, SAM__OPT_MASK, SAM__OPT_WADV,
        SAM__OPT_EPS, SAM__OPT_G, SAM__OPT_G2, SAM__OPT_FIN, SAM__OPT_GSUM, SAM__OPT_IDX, SAM__OPT_PERM,
-       SAM__OPT_ESAM_IDX, SAM__OPT_ESAM_LOSS, SAM__OPT_WORK, SAM__OPT_REGIONS };
+       SAM__OPT_ESAM_IDX, SAM__OPT_ESAM_LOSS, SAM__OPT_GAM, SAM__OPT_WORK, SAM__OPT_REGIONS };
 
 static size_t sam__opt_max_batch(const sam_opt_config *c) {
     return c->batch_size ? c->batch_size : (c->dataset_size ? c->dataset_size : 1);
@@ -6581,6 +6613,8 @@ static int sam__opt_layout(const sam_opt_config *c, size_t n, size_t work_bytes,
         if (!sam__mul_ok(sam__opt_max_batch(c), sizeof(size_t), &sz[SAM__OPT_ESAM_IDX])) return 0;
         if (!sam__mul_ok(sam__opt_max_batch(c), 2 * sizeof(double), &sz[SAM__OPT_ESAM_LOSS])) return 0;
     }
+    sz[SAM__OPT_GAM] = 0;
+    if (c->method == SAM_METHOD_GAM && !sam__mul_ok(nf, 2, &sz[SAM__OPT_GAM])) return 0; /* gam_a, gam_b */
     sz[SAM__OPT_WORK] = work_bytes;
     for (i = 0; i < SAM__OPT_REGIONS; i++) {
         off[i] = pos;
@@ -6671,6 +6705,8 @@ SAM__DEF sam_status sam_opt_init(sam_ctx *ctx, sam_opt *opt, const sam_opt_confi
     opt->perm = SAM__OPT_REGION(size_t *, SAM__OPT_PERM);
     opt->esam_idx = SAM__OPT_REGION(size_t *, SAM__OPT_ESAM_IDX);
     opt->esam_loss = SAM__OPT_REGION(double *, SAM__OPT_ESAM_LOSS);
+    opt->gam_a = SAM__OPT_REGION(float *, SAM__OPT_GAM);
+    opt->gam_b = opt->gam_a ? opt->gam_a + opt->n : NULL;
 #undef SAM__OPT_REGION
     opt->model_work = work ? (void *)(base + off[SAM__OPT_WORK]) : NULL;
     opt->model_work_bytes = work;
@@ -7003,6 +7039,68 @@ static sam_status sam__opt_esam_select(sam_ctx *ctx, sam_opt *o, const sam_model
     return SAM_OK;
 }
 
+/* GAM (Zhang, Xu, Yu, Zou & Cui, CVPR 2023, "Gradient Norm Aware
+ * Minimization Seeks First-Order Flatness and Improves Generalization").
+ * The paper penalises the first-order flatness ρ·max_{‖ε‖≤ρ} ‖∇L(w + ε)‖
+ * with weight α: the gradient of the penalty is ρ ∇²L(w_adv) ∇L(w_adv)/‖·‖
+ * at w_adv = w + ρ f/‖f‖, f = ∇²L(w) ∇L(w)/‖∇L(w)‖ (Hessian-vector
+ * products). We implement the step of the authors' official code for GAM
+ * on top of SAM (its `step`, `grad_norm_ascent`, `gradient_decompose`),
+ * which replaces each Hessian-vector product by a gradient difference
+ * (g1 − g0 ≈ ρ ∇²L ĝ0) and combines the four gradients with β1..β3, γ:
+ *   1. g0 = ∇L(w)                                                     (pass 0)
+ *   2. g1 = ∇L(w + ρ g0/‖g0‖): SAM's gradient                          (pass 1)
+ * On entry o->g = g0, o->g2 = g1 (steps 1-2 are SAM's).
+ *   3. d = g1 − g0, ε1 = ρ' d/‖d‖ (ε1 = 0 if d = 0), g2 = ∇L(w + ε1) (pass 2)
+ *   4. ε2 = ε1 + ρ g2/‖g2‖ (no step if g2 = 0), g3 = ∇L(w + ε2)       (pass 3)
+ *   5. h = β1 g1 + β3 g3 (SAM gradient + flatness gradient),
+ *      p = g0 + |β2| g2, and the update direction removes γ times the part
+ *      of p orthogonal to h (the official "gradient_decompose", as GSAM):
+ *      F = h − γ (p − cos·‖p‖ h/‖h‖), cos = p·h/(‖p‖‖h‖)
+ *        = (1 + γ p·h/‖h‖²) h − γ p        (0/0 := 0; the code's 1e-12
+ *      stabilisers are replaced by this exact rule, as ‖g‖ = 0 elsewhere).
+ * The base optimizer then steps along F (clip, decay, update: finish).
+ * β3 = 0 and γ = 0 make g2 and g3 irrelevant: those passes are skipped and
+ * F = β1 g1 (β1 = 1: SAM bit for bit). ρ' is not scheduled (ρ is). The
+ * perturbed-point buffer ends at w + ε2; every pass is checked for
+ * finiteness by sam__opt_eval before anything but work buffers is written. */
+static sam_status sam__opt_gam(sam_ctx *ctx, sam_opt *o, const sam_model *model, const float *w,
+                               const sam_batch *b, double rho, sam__opt_grp *r) {
+    const sam_opt_config *c = &o->cfg;
+    size_t n = o->n;
+    float *d = o->gam_a, *g3 = o->gam_b;
+    double dn, g2s, hh, ph, la;
+    sam_status st;
+    r->fss_known = 0;
+    if (c->gam_grad_beta_3 == 0 && c->gam_grad_gamma == 0) {
+        if (c->gam_grad_beta_1 != 1) sam__scale(ctx, n, (float)c->gam_grad_beta_1, o->g2);
+        return SAM_OK;
+    }
+    /* step 3: d = g1 − g0 (in gam_a), ε1 in o->eps, w + ε1 in o->wadv */
+    memcpy(d, o->g2, n * sizeof(float));
+    sam__axpy(ctx, n, -1.0f, o->g, d);
+    dn = sqrt(sam__sumsq(ctx, n, d));
+    sam__opt_ascent_impl[ctx->isa](n, dn > 0 ? (float)(c->gam_grad_norm_rho / dn) : 0.0f, w, d, o->eps, o->wadv, 0);
+    o->eps_valid = 0; /* o->eps now holds GAM's ε1, not the SAM ε */
+    if ((st = sam__opt_eval(ctx, o, model, o->wadv, b, 2, &la, d, &g2s))) return st; /* gam_a = g2 */
+    r->grads++;
+    /* step 4: ε2 = ε1 + ρ g2/‖g2‖ */
+    dn = sqrt(g2s >= 0 ? g2s : sam__sumsq(ctx, n, d));
+    if (dn > 0) sam__opt_ascent_impl[ctx->isa](n, (float)(rho / dn), w, d, o->eps, o->wadv, 1);
+    if ((st = sam__opt_eval(ctx, o, model, o->wadv, b, 3, &la, g3, NULL))) return st;
+    r->grads++;
+    /* step 5: h in o->g2, p in gam_a */
+    sam__scale(ctx, n, (float)c->gam_grad_beta_1, o->g2);
+    sam__axpy(ctx, n, (float)c->gam_grad_beta_3, g3, o->g2);
+    sam__scale(ctx, n, (float)fabs(c->gam_grad_beta_2), d);
+    sam__axpy(ctx, n, 1.0f, o->g, d);
+    hh = sam__sumsq(ctx, n, o->g2);
+    ph = hh > 0 ? sam__dot(ctx, n, d, o->g2) / hh : 0.0;
+    sam__scale(ctx, n, (float)(1.0 + c->gam_grad_gamma * ph), o->g2);
+    sam__axpy(ctx, n, (float)-c->gam_grad_gamma, d, o->g2);
+    return SAM_OK;
+}
+
 /* The whole gradient of one group (a batch, or part of one). */
 static sam_status sam__opt_group(sam_ctx *ctx, sam_opt *o, const sam_model *model, const float *w,
                                  const sam_batch *b, double rho, int perturb, int looksam_reuse, sam_rng *rng,
@@ -7047,6 +7145,11 @@ static sam_status sam__opt_group(sam_ctx *ctx, sam_opt *o, const sam_model *mode
         if ((st = sam__opt_eval(ctx, o, model, o->wadv, &sel, 1, &r->loss_adv, o->g2, &r->fss))) return st;
     } else if ((st = sam__opt_eval(ctx, o, model, o->wadv, b, 1, &r->loss_adv, o->g2, &r->fss))) return st;
     r->grads++;
+    if (o->cfg.method == SAM_METHOD_GAM) {
+        if ((st = sam__opt_gam(ctx, o, model, w, b, rho, r))) return st;
+        r->F = o->g2;
+        return SAM_OK;
+    }
     /* GSAM rewrites g2 in sam__opt_post (LookSAM only o->g) */
     r->fss_known = r->fss >= 0 && !(o->cfg.method == SAM_METHOD_GSAM && o->cfg.gsam_alpha > 0);
     sam__opt_post(ctx, o, r);
@@ -7236,6 +7339,8 @@ static sam_status sam__opt_split_check(sam_ctx *ctx, const sam_opt *opt, const c
         return sam__fail(ctx, SAM_ERR_UNSUPPORTED, "%s: m-sharpness (samples_per_perturbation) needs sam_opt_step", fn);
     if (sam__opt_esam_sds(&opt->cfg))
         return sam__fail(ctx, SAM_ERR_UNSUPPORTED, "%s: ESAM with esam_gamma < 1 needs sam_opt_step", fn);
+    if (opt->cfg.method == SAM_METHOD_GAM)
+        return sam__fail(ctx, SAM_ERR_UNSUPPORTED, "%s: GAM (4 gradients per step) needs sam_opt_step", fn);
     return SAM_OK;
 }
 
@@ -7469,6 +7574,11 @@ static uint64_t sam__opt_fingerprint(const sam_opt *o) {
     sam__opt_fnv_d(&h, c->gsam_alpha); sam__opt_fnv_d(&h, c->fsam_sigma); sam__opt_fnv_d(&h, c->fsam_lambda);
     sam__opt_fnv_u(&h, c->looksam_k); sam__opt_fnv_d(&h, c->looksam_alpha);
     sam__opt_fnv_d(&h, c->esam_beta); sam__opt_fnv_d(&h, c->esam_gamma);
+    if (c->method == SAM_METHOD_GAM) { /* only then: other methods keep their fingerprints */
+        sam__opt_fnv_d(&h, c->gam_grad_norm_rho); sam__opt_fnv_d(&h, c->gam_grad_beta_1);
+        sam__opt_fnv_d(&h, c->gam_grad_beta_2); sam__opt_fnv_d(&h, c->gam_grad_beta_3);
+        sam__opt_fnv_d(&h, c->gam_grad_gamma);
+    }
     sam__opt_fnv_u(&h, (uint64_t)c->lr_schedule); sam__opt_fnv_u(&h, c->lr_step_size); sam__opt_fnv_d(&h, c->lr_gamma);
     sam__opt_fnv_u(&h, c->lr_total); sam__opt_fnv_d(&h, c->lr_min); sam__opt_fnv_u(&h, c->warmup);
     sam__opt_fnv_u(&h, (uint64_t)c->schedule_by_epoch); sam__opt_fnv_u(&h, (uint64_t)c->rho_schedule);

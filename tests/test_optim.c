@@ -810,7 +810,7 @@ static void test_optim_reductions(void) {
     t_run_epochs(&ctx, &c, &q, &ds, wbase, 3, &st);
     CHECK_OK(st);
     CHECK(!t_same_bits(4, wsam, wbase));
-    for (v = 0; v < 9; v++) {
+    for (v = 0; v < 11; v++) {
         c = t_cfg(SAM_METHOD_SAM, 0.1, 0.1);
         c.momentum = 0.9; c.batch_size = 4; c.dataset_size = 12; c.seed = 9;
         switch (v) {
@@ -823,11 +823,32 @@ static void test_optim_reductions(void) {
         case 6: c.method = SAM_METHOD_LOOKSAM; c.looksam_k = 1; break;
         case 7: c.sam_epochs = 0; break;                 /* SAM-early, k = 0: base */
         case 8: c.method = SAM_METHOD_ESAM; c.esam_beta = 1; c.esam_gamma = 1; break;
+        case 9: case 10: /* GAM with β1 = 1, β3 = 0, γ = 0 (β2, ρ' irrelevant) */
+            c.method = SAM_METHOD_GAM; c.gam_grad_beta_1 = 1; c.gam_grad_beta_3 = 0; c.gam_grad_gamma = 0;
+            c.gam_grad_beta_2 = v == 9 ? -1.0 : 0.7; c.gam_grad_norm_rho = v == 9 ? 0.02 : 0.5;
+            if (v == 10) c.samples_per_perturbation = 2; /* m-sharpness groups: GAM per group */
+            break;
         }
         t_fill(113, 4, w);
         t_run_epochs(&ctx, &c, &q, &ds, w, 3, &st);
         CHECK_OK(st);
+        if (v == 10) continue; /* m = 2 differs from SAM; compared below */
         CHECKF(t_same_bits(4, w, v == 7 ? wbase : wsam), "variant %d", v);
+    }
+    {
+        /* GAM's reduction under m-sharpness too: m = 2 SAM vs m = 2 GAM(β1 = 1, β3 = γ = 0) */
+        float wm[4];
+        c = t_cfg(SAM_METHOD_SAM, 0.1, 0.1);
+        c.momentum = 0.9; c.batch_size = 4; c.dataset_size = 12; c.seed = 9; c.samples_per_perturbation = 2;
+        t_fill(113, 4, wm);
+        t_run_epochs(&ctx, &c, &q, &ds, wm, 3, &st);
+        CHECK_OK(st);
+        c.method = SAM_METHOD_GAM; c.gam_grad_beta_1 = 1; c.gam_grad_beta_3 = 0; c.gam_grad_gamma = 0;
+        t_fill(113, 4, w);
+        t_run_epochs(&ctx, &c, &q, &ds, w, 3, &st);
+        CHECK_OK(st);
+        CHECK(t_same_bits(4, w, wm));
+        CHECK(!t_same_bits(4, wm, wsam));
     }
     sam_ctx_free(&ctx);
 }
@@ -903,7 +924,7 @@ static void test_optim_perturbed_point(void) {
         size_t i;
         double en = 0;
         sam_opt_config c = t_cfg((sam_opt_method)method, 0.1, 0.2);
-        if (method == SAM_METHOD_LOOKSAM) continue; /* no split form */
+        if (method == SAM_METHOD_LOOKSAM || method == SAM_METHOD_GAM) continue; /* no split form */
         c.keep_eps = 1; c.momentum = 0.9; c.esam_gamma = 1;
         tq_init(&q, 5, 231);
         sam_model_callbacks(&m, 5, tq_lg, NULL, &q);
@@ -1035,7 +1056,7 @@ static void test_optim_split_equals_step(void) {
         sam_opt_info i1, i2;
         int s;
         sam_opt_config c = t_cfg((sam_opt_method)method, 0.1, 0.2);
-        if (method == SAM_METHOD_LOOKSAM) continue;
+        if (method == SAM_METHOD_LOOKSAM || method == SAM_METHOD_GAM) continue; /* no split form */
         c.momentum = 0.5; c.weight_decay = 0.1; c.seed = 3; c.esam_gamma = 1.0; /* SDS needs sam_opt_step */
         b.data = &ds.d; b.idx = idx; b.n = 3;
         t_fill(153, 5, w1);
@@ -1282,10 +1303,12 @@ static void test_optim_bad_input(void) {
     sam_ctx_init(&ctx, NULL);
     tq_init(&q, 2, 201);
     sam_model_callbacks(&m, 2, tq_lg, NULL, &q);
-    for (k = 0; k < 12; k++) {
-        static const char *const names[12] = {"rho", "lr", "ascent_steps", "accumulate", "momentum", "nesterov",
+    for (k = 0; k < 18; k++) {
+        static const char *const names[18] = {"rho", "lr", "ascent_steps", "accumulate", "momentum", "nesterov",
                                               "ascent_steps", "adam_eps", "lr_total", "momentum", "esam_beta",
-                                              "esam_gamma"};
+                                              "esam_gamma", "gam_grad_norm_rho", "gam_grad_norm_rho",
+                                              "gam_grad_beta_1", "gam_grad_beta_2", "gam_grad_beta_3",
+                                              "gam_grad_gamma"};
         sam_opt_config c = t_cfg(SAM_METHOD_SAM, 0.1, 0.1);
         switch (k) {
         case 0: c.rho = -0.1; break;
@@ -1300,6 +1323,12 @@ static void test_optim_bad_input(void) {
         case 9: c.method = SAM_METHOD_MSAM; break;
         case 10: c.method = SAM_METHOD_ESAM; c.esam_beta = 0; break;
         case 11: c.method = SAM_METHOD_ESAM; c.esam_gamma = 1.5; break;
+        case 12: c.method = SAM_METHOD_GAM; c.gam_grad_norm_rho = -0.1; break;
+        case 13: c.method = SAM_METHOD_GAM; c.gam_grad_norm_rho = (double)INFINITY; break;
+        case 14: c.method = SAM_METHOD_GAM; c.gam_grad_beta_1 = (double)NAN; break;
+        case 15: c.method = SAM_METHOD_GAM; c.gam_grad_beta_2 = (double)INFINITY; break;
+        case 16: c.method = SAM_METHOD_GAM; c.gam_grad_beta_3 = (double)-INFINITY; break;
+        case 17: c.method = SAM_METHOD_GAM; c.gam_grad_gamma = -0.5; break;
         }
         memset(&o, 0x5a, sizeof o);
         CHECK(sam_opt_init(&ctx, &o, &c, &m, NULL, 0) == SAM_ERR_ARG);
@@ -1344,6 +1373,157 @@ static void test_optim_bad_input(void) {
     sam_ctx_free(&ctx);
 }
 
+/* ---- GAM (Zhang et al. 2023) ---------------------------------------------------------
+ * Independent double reference of one GAM step on L_B(w) = mean ½(w − c_s)ᵀA(w − c_s),
+ * written from the authors' official code (cosine form, not the library's
+ * rearranged one): g0 at w; g1 at w + ρ ĝ0; d = g1 − g0; g2 at w + ρ' d̂;
+ * g3 at w + ρ' d̂ + ρ ĝ2; h = β1 g1 + β3 g3; p = g0 + |β2| g2;
+ * F = h − γ (p − cos ‖p‖ ĥ), cos = p·h/(‖p‖‖h‖). Returns F in out. */
+static void t_gam_ref(const tq *q, const double *w, const double *c, double rho, double rho2, double b1, double b2,
+                      double b3, double gam, double *out) {
+    size_t i, n = q->n;
+    double g0[TQ_MAX], g1[TQ_MAX], g2[TQ_MAX], g3[TQ_MAX], x[TQ_MAX], d[TQ_MAX], e[TQ_MAX], h[TQ_MAX], p[TQ_MAX];
+    double nrm, hn, pn, ph = 0.0, cosv;
+    tq_ref_grad(q, w, c, 0.0, g0);
+    nrm = tq_norm(n, g0);
+    for (i = 0; i < n; i++) x[i] = w[i] + rho * g0[i] / nrm;
+    tq_ref_grad(q, x, c, 0.0, g1);
+    for (i = 0; i < n; i++) d[i] = g1[i] - g0[i];
+    nrm = tq_norm(n, d);
+    for (i = 0; i < n; i++) { e[i] = rho2 * d[i] / nrm; x[i] = w[i] + e[i]; }
+    tq_ref_grad(q, x, c, 0.0, g2);
+    nrm = tq_norm(n, g2);
+    for (i = 0; i < n; i++) { e[i] += rho * g2[i] / nrm; x[i] = w[i] + e[i]; }
+    tq_ref_grad(q, x, c, 0.0, g3);
+    for (i = 0; i < n; i++) { h[i] = b1 * g1[i] + b3 * g3[i]; p[i] = g0[i] + fabs(b2) * g2[i]; ph += p[i] * h[i]; }
+    hn = tq_norm(n, h);
+    pn = tq_norm(n, p);
+    cosv = ph / (hn * pn);
+    for (i = 0; i < n; i++) out[i] = h[i] - gam * (p[i] - cosv * pn * h[i] / hn);
+}
+
+/* One GAM step (plain SGD and SGD + momentum from zero) vs the double reference, on every ISA. */
+static void test_optim_quad_gam(void) {
+    static const double hp[4][5] = {
+        /* ρ',  β1,   β2,   β3,  γ */
+        {0.02, 1.0, -1.0, 1.0, 0.3},
+        {0.2, 0.6, 0.5, 0.4, 0.03},
+        {0.5, 1.0, 0.0, 0.0, 0.8},  /* β3 = 0, γ > 0: passes 2-3 still needed */
+        {0.1, 0.0, 2.0, 1.0, 0.0}}; /* flatness gradient alone */
+    sam_ctx ctx;
+    tds ds;
+    int set;
+    sam_ctx_init(&ctx, NULL);
+    tds_init(&ds, 6, 5, 302);
+    FOR_EACH_ISA(ctx, isa) {
+        for (set = 0; set < 4; set++) {
+            tq q;
+            float w[5];
+            size_t i, idx[3] = {5, 0, 3};
+            double wd[5], cb[5], F[5], rho = 0.3, lr = 0.1, maxf = 0.0;
+            sam_batch b;
+            sam_opt_info info;
+            sam_opt_config c = t_cfg(SAM_METHOD_GAM, lr, rho);
+            c.gam_grad_norm_rho = hp[set][0]; c.gam_grad_beta_1 = hp[set][1]; c.gam_grad_beta_2 = hp[set][2];
+            c.gam_grad_beta_3 = hp[set][3]; c.gam_grad_gamma = hp[set][4];
+            if (set == 1) c.momentum = 0.9; /* first step from zero momentum: the same update */
+            tq_init(&q, 5, 301 + (unsigned)set);
+            b.data = &ds.d; b.idx = idx; b.n = 3;
+            t_fill(303 + (unsigned)set, 5, w);
+            for (i = 0; i < 5; i++) wd[i] = w[i];
+            tq_cbar(&q, &b, cb);
+            CHECK_OK(t_run(&ctx, &c, &q, w, &b, 1, &info));
+            CHECK(info.gradients == 4 && info.perturbed == 1 && info.applied == 1);
+            t_gam_ref(&q, wd, cb, rho, hp[set][0], hp[set][1], hp[set][2], hp[set][3], hp[set][4], F);
+            for (i = 0; i < 5; i++) if (fabs(F[i]) > maxf) maxf = fabs(F[i]);
+            CHECK(maxf > 0.05); /* a step that can fail */
+            for (i = 0; i < 5; i++)
+                CHECKF(fabs((double)w[i] - (wd[i] - lr * F[i])) <= 3e-6 + 3e-5 * fabs(wd[i]),
+                       "set %d i %zu: %.9g vs %.9g", set, i, (double)w[i], wd[i] - lr * F[i]);
+        }
+    }
+    sam_ctx_free(&ctx);
+}
+
+/* GAM's four passes: pass numbers 0..3 and the norm-statistics freeze in passes ≥ 1;
+ * the split form is refused (GAM needs model evaluations after the SAM gradient). */
+static void test_optim_gam_passes_split(void) {
+    sam_ctx ctx;
+    tq q;
+    sam_model m;
+    sam_opt o;
+    float w[4], w0[4], g[4] = {1, 2, 3, 4};
+    int k;
+    sam_opt_config c = t_cfg(SAM_METHOD_GAM, 0.1, 0.1);
+    sam_ctx_init(&ctx, NULL);
+    tq_init(&q, 4, 311);
+    sam_model_callbacks(&m, 4, tq_lg, NULL, &q);
+    t_fill(312, 4, w);
+    CHECK_OK(sam_opt_init(&ctx, &o, &c, &m, NULL, 0));
+    q.watch = &o;
+    CHECK_OK(sam_opt_step(&ctx, &o, &m, w, NULL, NULL));
+    CHECK(q.calls == 4);
+    for (k = 0; k < 4; k++) CHECKF(q.pass[k] == k && q.freeze[k] == (k > 0), "call %d: pass %d", k, q.pass[k]);
+    memcpy(w0, w, sizeof w);
+    CHECK(sam_opt_ascend(&ctx, &o, &m, w, NULL, NULL) == SAM_ERR_UNSUPPORTED);
+    CHECK(strstr(sam_ctx_message(&ctx), "GAM") != NULL);
+    CHECK(sam_opt_ascend_grad(&ctx, &o, w, g, 1.0, NULL) == SAM_ERR_UNSUPPORTED);
+    CHECK(t_same_bits(4, w, w0));
+    sam_opt_free(&o);
+    sam_ctx_free(&ctx);
+}
+
+/* A NaN loss, a NaN gradient or a failing model in ANY of GAM's passes (here
+ * 2 groups × 4 passes) leaves w and the saved state byte-identical. */
+static void test_optim_gam_nonfinite_untouched(void) {
+    sam_ctx ctx;
+    tq q;
+    tds ds;
+    sam_model m;
+    int kind, at;
+    sam_ctx_init(&ctx, NULL);
+    tq_init(&q, 4, 321);
+    tds_init(&ds, 6, 4, 322);
+    sam_model_callbacks(&m, 4, tq_lg, NULL, &q);
+    for (kind = 0; kind < 3; kind++)
+        for (at = 0; at < 8; at++) {
+            float w[4], w0[4];
+            unsigned char s0[2048], s1[2048];
+            size_t n0, n1, idx[4] = {0, 1, 2, 3};
+            sam_batch b;
+            sam_opt o;
+            sam_status st;
+            sam_opt_config c = t_cfg(SAM_METHOD_GAM, 0.1, 0.1);
+            c.base = kind == 1 ? SAM_BASE_SGD : SAM_BASE_ADAM; c.momentum = 0.9;
+            c.samples_per_perturbation = 2; c.weight_decay = 0.1;
+            c.gam_grad_beta_2 = 0.5; c.gam_grad_beta_3 = 0.7;
+            b.data = &ds.d; b.idx = idx; b.n = 4;
+            t_fill(323, 4, w);
+            CHECK_OK(sam_opt_init(&ctx, &o, &c, &m, NULL, 0));
+            CHECK_OK(sam_opt_step(&ctx, &o, &m, w, &b, NULL)); /* some state first */
+            CHECK_OK(sam_opt_step(&ctx, &o, &m, w, &b, NULL));
+            memcpy(w0, w, sizeof w);
+            CHECK_OK(sam_opt_save(&ctx, &o, s0, sizeof s0, &n0));
+            q.calls = 0;
+            q.nan_at = q.nan_grad_at = q.fail_at = -1;
+            if (kind == 0) q.nan_at = at;
+            else if (kind == 1) q.nan_grad_at = at;
+            else q.fail_at = at;
+            st = sam_opt_step(&ctx, &o, &m, w, &b, NULL);
+            CHECKF(st == (kind == 2 ? SAM_ERR_ARG : SAM_ERR_NONFINITE), "kind %d at %d: %d", kind, at, (int)st);
+            CHECK(q.calls == at + 1); /* stopped at the failing pass */
+            CHECK(t_same_bits(4, w, w0));
+            CHECK_OK(sam_opt_save(&ctx, &o, s1, sizeof s1, &n1));
+            CHECK(n0 == n1 && memcmp(s0, s1, n0) == 0);
+            q.nan_at = q.nan_grad_at = q.fail_at = -1;
+            /* and the optimizer still works afterwards */
+            CHECK_OK(sam_opt_step(&ctx, &o, &m, w, &b, NULL));
+            CHECK(!t_same_bits(4, w, w0));
+            sam_opt_free(&o);
+        }
+    sam_ctx_free(&ctx);
+}
+
 static void tests_optim(void) {
     RUN_TEST(test_optim_kernels_vs_scalar);
     RUN_TEST(test_optim_quad_sgd_momentum);
@@ -1371,4 +1551,7 @@ static void tests_optim(void) {
     RUN_TEST(test_optim_epoch_batches);
     RUN_TEST(test_optim_weight_mask);
     RUN_TEST(test_optim_bad_input);
+    RUN_TEST(test_optim_quad_gam);
+    RUN_TEST(test_optim_gam_passes_split);
+    RUN_TEST(test_optim_gam_nonfinite_untouched);
 }
