@@ -161,8 +161,6 @@ SAMDEF const char *sam_isa_name(sam_isa isa);
 typedef struct sam_rng {
     uint64_t state;
     uint64_t inc;       /* stream selector, always odd */
-    double spare;       /* reserved (unused since the Ziggurat; kept zero) */
-    int has_spare;      /* reserved, 0 */
 } sam_rng;
 
 /* Conventional stream ids: one seed drives independent streams. */
@@ -1600,8 +1598,6 @@ SAM__DEF void sam_rng_seed(sam_rng *rng, uint64_t seed, uint64_t stream) {
     /* PCG32 seeding procedure (pcg32_srandom_r). */
     rng->state = 0u;
     rng->inc = (stream << 1u) | 1u;
-    rng->spare = 0.0;
-    rng->has_spare = 0;
     (void)sam_rng_u32(rng);
     rng->state += seed;
     (void)sam_rng_u32(rng);
