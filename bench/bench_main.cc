@@ -20,6 +20,8 @@ struct Rec {
     double rate = 0;        // FLOP/s or B/s, 0 when the benchmark has no counter
     std::string unit;       // "FLOP/s" or "B/s"
     std::string error;      // non-empty when skipped
+    double pair_ratio = 0;  // BM_pair_sam_sgd: median per-pair SAM/SGD time ratio
+    double pair_sgd_us = 0, pair_sam_us = 0;
 };
 
 struct Name {
@@ -90,6 +92,12 @@ class Summary : public benchmark::ConsoleReporter {
             rec = Rec();
             if (r.error_occurred) { rec.error = r.error_message; continue; }
             rec.ns = to_ns(r.GetAdjustedCPUTime(), r.time_unit);
+            benchmark::UserCounters::const_iterator pr = r.counters.find("sam/sgd");
+            if (pr != r.counters.end()) {
+                rec.pair_ratio = pr->second.value;
+                rec.pair_sgd_us = r.counters.find("sgd_us")->second.value;
+                rec.pair_sam_us = r.counters.find("sam_us")->second.value;
+            }
             for (const char *u : {"FLOP/s", "B/s"}) {
                 benchmark::UserCounters::const_iterator c = r.counters.find(u);
                 if (c != r.counters.end()) { rec.rate = c->second.value; rec.unit = u; }
@@ -152,6 +160,7 @@ void Summary::print(std::ostream &out, const std::string &blas, int reps) const 
     for (size_t o = 0; o < ops.size(); o++) {
         const std::string &op = ops[o];
         const std::vector<std::string> &is = isas[op];
+        if (op == "pair_sam_sgd") continue; /* its own table below */
         bool has_blas = std::find(is.begin(), is.end(), "openblas") != is.end();
         out << "\n" << op << "\n";
         std::snprintf(line, sizeof line, "  %-30s", "shape");
@@ -225,6 +234,22 @@ void Summary::print(std::ostream &out, const std::string &blas, int reps) const 
                 if (!header) { out << "\nstep-time ratios to SGD (same config, same ISA)\n"; header = true; }
                 std::snprintf(line, sizeof line, "  %-14s / %-10s %-8s %-30s %6.2fx\n", op.c_str(), base.c_str(),
                               isa.c_str(), sh.c_str(), a->ns / b->ns);
+                out << line;
+            }
+    }
+
+    // The same ratio measured in adjacent pairs (BM_pair_sam_sgd): the one to
+    // quote on a shared machine.
+    if (shapes.count("pair_sam_sgd")) {
+        out << "\nSAM/SGD step-time ratio measured in pairs (median of per-pair ratios; wall-clock medians)\n";
+        for (size_t k = 0; k < shapes["pair_sam_sgd"].size(); k++)
+            for (size_t i = 0; i < isas["pair_sam_sgd"].size(); i++) {
+                const std::string &sh = shapes["pair_sam_sgd"][k], &isa = isas["pair_sam_sgd"][i];
+                const Rec *p = get("pair_sam_sgd", isa, sh);
+                if (!p || p->pair_ratio <= 0) continue;
+                std::snprintf(line, sizeof line, "  %-8s %-30s SGD %10s  SAM %10s  SAM/SGD %5.2fx\n", isa.c_str(),
+                              sh.c_str(), fmt_time(1e3 * p->pair_sgd_us).c_str(),
+                              fmt_time(1e3 * p->pair_sam_us).c_str(), p->pair_ratio);
                 out << line;
             }
     }

@@ -11,6 +11,9 @@
 // 4·batch·width·d for the MLP), so a fast path shows as a higher rate.
 #include "bench_models.h"
 
+#include <algorithm>
+#include <chrono>
+
 namespace sb {
 namespace {
 
@@ -101,6 +104,50 @@ void bm_step(benchmark::State &st, Cfg cfg, Algo a, sam_isa isa, std::string key
     st.counters["FLOP/s"] = benchmark::Counter(grads * r.pb.flop_per_grad, benchmark::Counter::kIsRate);
 }
 
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    size_t h = v.size() / 2;
+    return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
+// The SAM/SGD cost ratio measured in pairs: each iteration times one SGD step
+// and one SAM step (or epoch) back to back, in alternating order, on their own
+// weights and optimizer states; the counter "sam/sgd" is the median of the
+// per-pair ratios. Load from other processes drifts over seconds, so separate
+// medians taken minutes apart (step_sam / step_sgd in the summary) move the
+// ratio by +-5 %; adjacent pairs see the same machine. Wall clock per step
+// (steady_clock), as a preempted pair is an outlier the median drops.
+void bm_pair(benchmark::State &st, Cfg cfg, sam_isa isa) {
+    typedef std::chrono::steady_clock clk;
+    Ctx ctx(isa);
+    if (!need_isa(st, ctx, isa)) return;
+    Runner sgd(ctx.get(), cfg, A_SGD), sam(ctx.get(), cfg, A_SAM);
+    if (!sgd.pb.error.empty() || !sam.pb.error.empty()) {
+        st.SkipWithError(!sgd.pb.error.empty() ? sgd.pb.error.c_str() : sam.pb.error.c_str());
+        return;
+    }
+    std::vector<double> t_sgd, t_sam, ratio;
+    bool sam_first = false;
+    for (auto _ : st) {
+        clk::time_point t0 = clk::now(), t1, t2;
+        sam_status s1 = sam_first ? sam.run(ctx.get()) : sgd.run(ctx.get());
+        t1 = clk::now();
+        sam_status s2 = sam_first ? sgd.run(ctx.get()) : sam.run(ctx.get());
+        t2 = clk::now();
+        if (!call_ok(st, ctx, s1) || !call_ok(st, ctx, s2)) break;
+        double a = std::chrono::duration<double>(t1 - t0).count(), b = std::chrono::duration<double>(t2 - t1).count();
+        t_sgd.push_back(sam_first ? b : a);
+        t_sam.push_back(sam_first ? a : b);
+        ratio.push_back(t_sam.back() / t_sgd.back());
+        sam_first = !sam_first;
+        benchmark::ClobberMemory();
+    }
+    st.counters["sam/sgd"] = median(ratio);
+    st.counters["sgd_us"] = 1e6 * median(t_sgd);
+    st.counters["sam_us"] = 1e6 * median(t_sam);
+}
+
 }  // namespace
 
 void register_optim() {
@@ -114,6 +161,12 @@ void register_optim() {
                 std::string nm = name(op.c_str(), sam_isa_name(isas[i]), kCfgName[step_cfgs[c]]);
                 benchmark::RegisterBenchmark(nm.c_str(), bm_step, step_cfgs[c], (Algo)a, isas[i], nm);
             }
+        }
+    static const Cfg pair_cfgs[] = {C_CNN, C_CNN_GENERIC, C_MLP_B1, C_MLP_EPOCH};
+    for (size_t c = 0; c < 4; c++)
+        for (size_t i = 0; i < isas.size(); i++) {
+            std::string nm = name("pair_sam_sgd", sam_isa_name(isas[i]), kCfgName[pair_cfgs[c]]);
+            benchmark::RegisterBenchmark(nm.c_str(), bm_pair, pair_cfgs[c], isas[i]);
         }
     for (int a = 0; a < 2; a++)
         for (size_t i = 0; i < isas.size(); i++) {

@@ -579,6 +579,71 @@ static void test_nn_mlp_nonfinite_w(void) {
     sam_ctx_free(&ctx);
 }
 
+/* The CNN proves w finite from Z = X Wᵀ (sam__cnn_run): a NaN or Inf in any
+ * filter weight, on the Chen-data fast path and the generic path, binary and
+ * 3-class, through loss_grad, hvp and predict, must give SAM_ERR_NONFINITE
+ * naming w with nothing written; a finite w whose forward overflows must not
+ * be reported as a bad w. */
+static void test_nn_cnn_nonfinite_w(void) {
+    sam_ctx ctx;
+    sam_ctx_init(&ctx, NULL);
+    for (int cfgi = 0; cfgi < 4; cfgi++) {
+        sam_cnn_config cf;
+        sam_cnn net;
+        sam_dataset D;
+        sam_rng r;
+        size_t idx[3] = {4, 0, 2}, dd = 9, P = 3;
+        sam_cnn_config_default(&cf);
+        cf.patches = P; cf.patch_dim = dd; cf.width = 2;
+        cf.no_fast_path = cfgi & 1;
+        if (cfgi >= 2) { cf.classes = 3; cf.loss.kind = SAM_LOSS_SOFTMAX_CE; }
+        CHECK_OK(sam_cnn_init(&ctx, &net, &cf));
+        if (cfgi >= 2) t_data_random(&D, 6, P, dd, 3, 21);
+        else t_data_chen(&D, 6, P, dd, 21);
+        CHECK(sam__cnn_fast(&net, &D) == (cfgi == 0));
+        size_t np = net.model.n_params;
+        float *w = t_alloc_off(np), *g = t_alloc_off(np), *v = t_alloc_off(np), *hv = t_alloc_off(np);
+        float out[3 * 3];
+        void *work = malloc(sam_model_work_bytes(&net.model, 3));
+        sam_batch b;
+        double L;
+        b.data = &D; b.idx = idx; b.n = 3;
+        sam_rng_seed(&r, 4, SAM_STREAM_INIT);
+        CHECK_OK(sam_cnn_init_params(&ctx, &net, &r, 0.3f, w));
+        t_fill(5, np, v);
+        CHECK_OK(sam_model_loss_grad(&ctx, &net.model, w, &b, &L, g, work));
+        for (size_t k = 0; k < np; k++) {
+            float keep = w[k];
+            w[k] = (k % 3 == 0) ? NAN : (k % 3 == 1) ? INFINITY : -INFINITY;
+            for (size_t t = 0; t < np; t++) g[t] = hv[t] = 7.0f;
+            for (int call = 0; call < 3; call++) {
+                sam_status st = call == 0   ? sam_model_loss_grad(&ctx, &net.model, w, &b, &L, g, work)
+                                : call == 1 ? sam_model_hvp(&ctx, &net.model, w, &b, v, hv, work)
+                                            : sam_model_predict(&ctx, &net.model, w, &b, out, work);
+                CHECKF(st == SAM_ERR_NONFINITE && strstr(sam_ctx_message(&ctx), "w has NaN or Inf"),
+                       "cnn config %d call %d w[%zu] = %g: status %d (%s)", cfgi, call, k, (double)w[k], (int)st,
+                       sam_ctx_message(&ctx));
+            }
+            int untouched = 1;
+            for (size_t t = 0; t < np; t++) untouched &= g[t] == 7.0f && hv[t] == 7.0f;
+            CHECKF(untouched, "cnn config %d: gradient or HVP written on a non-finite w", cfgi);
+            w[k] = keep;
+        }
+        /* finite but huge filters on large inputs: Z overflows; whatever fails, it is not w */
+        {
+            float keep = w[1];
+            w[1] = 3e38f;
+            for (size_t t = 0; t < D.n * D.dim; t++) D.x[t] = 1e3f;
+            sam_model_loss_grad(&ctx, &net.model, w, &b, &L, g, work);
+            CHECK(strstr(sam_ctx_message(&ctx), "w has NaN") == NULL);
+            w[1] = keep;
+        }
+        free(work); t_free_off(w); t_free_off(g); t_free_off(v); t_free_off(hv);
+        t_data_free(&D);
+    }
+    sam_ctx_free(&ctx);
+}
+
 /* ---- losses --------------------------------------------------------------------- */
 
 static void test_nn_losses(void) {
@@ -1235,6 +1300,7 @@ static void tests_nn(void) {
     RUN_TEST(test_nn_norm_layers);
     RUN_TEST(test_nn_norm_kernels_isa);
     RUN_TEST(test_nn_mlp_nonfinite_w);
+    RUN_TEST(test_nn_cnn_nonfinite_w);
     RUN_TEST(test_nn_losses);
     RUN_TEST(test_nn_cnn_grad_hvp);
     RUN_TEST(test_nn_cnn_fast_path);

@@ -1085,6 +1085,95 @@ static void test_optim_split_equals_step(void) {
     sam_ctx_free(&ctx);
 }
 
+/* ---- the CNN's batch reuse inside one step --------------------------------------
+ * sam_opt_step lets the CNN reuse the patch rows it gathered for the step's
+ * first gradient (ctx->same_data). The reference is the same CNN behind
+ * sam_model_callbacks, which the optimizer cannot see into, so it never
+ * reuses: both must give the same bits for SAM, N-step SAM, m-sharpness with
+ * the optimizer's own index buffer (same pointer, new contents per group),
+ * ESAM's selection (one-sample batches in between) and GAM, on the fast and
+ * the generic path, with and without idx, while the data change in place
+ * between steps. */
+typedef struct t_cnn_wrap {
+    sam_ctx ctx;
+    const sam_model *m;
+    void *work;
+} t_cnn_wrap;
+
+static sam_status t_cnn_wrap_lg(void *u, const float *w, const sam_batch *b, double *loss, float *grad) {
+    t_cnn_wrap *cw = (t_cnn_wrap *)u;
+    return sam_model_loss_grad(&cw->ctx, cw->m, w, b, loss, grad, cw->work);
+}
+
+static void test_optim_cnn_batch_reuse(void) {
+    sam_ctx ctx;
+    sam_ctx_init(&ctx, NULL);
+    for (int path = 0; path < 2; path++) {
+        sam_cnn_config cf;
+        sam_cnn net;
+        sam_dataset D;
+        sam_rng r;
+        t_cnn_wrap cw;
+        sam_model wrapped;
+        size_t n = 8, np;
+        float *w0;
+        sam_cnn_config_default(&cf);
+        cf.patches = 3; cf.patch_dim = 11; cf.width = 3; cf.no_fast_path = path;
+        CHECK_OK(sam_cnn_init(&ctx, &net, &cf));
+        t_data_chen(&D, n, 3, 11, 61);
+        CHECK(sam__cnn_fast(&net, &D) == !path);
+        np = net.model.n_params;
+        w0 = t_alloc_off(np);
+        sam_rng_seed(&r, 62, SAM_STREAM_INIT);
+        CHECK_OK(sam_cnn_init_params(&ctx, &net, &r, 0.5f, w0));
+        sam_ctx_init(&cw.ctx, NULL);
+        cw.m = &net.model;
+        cw.work = malloc(sam_model_work_bytes(&net.model, n));
+        CHECK_OK(sam_model_callbacks(&wrapped, np, t_cnn_wrap_lg, NULL, &cw));
+        for (int method = 0; method < 5; method++)
+            for (int withidx = 0; withidx < 2; withidx++) {
+                size_t idx[6] = {5, 1, 6, 1, 0, 7};
+                sam_opt_config c = t_cfg(SAM_METHOD_SAM, 0.2, 0.3);
+                sam_opt o1, o2;
+                sam_batch b;
+                float *w1 = t_alloc_off(np), *w2 = t_alloc_off(np);
+                c.batch_size = 6; c.dataset_size = n;
+                if (method == 1) c.ascent_steps = 3;
+                if (method == 2) c.samples_per_perturbation = 2;
+                if (method == 3) { c.method = SAM_METHOD_ESAM; c.esam_beta = 1; c.esam_gamma = 0.5; }
+                if (method == 4) { c.method = SAM_METHOD_GAM; c.gam_grad_beta_3 = 0.5; c.gam_grad_gamma = 0.1; }
+                b.data = &D; b.idx = withidx ? idx : NULL; b.n = 6;
+                memcpy(w1, w0, np * sizeof(float));
+                memcpy(w2, w0, np * sizeof(float));
+                CHECK_OK(sam_opt_init(&ctx, &o1, &c, &net.model, NULL, 0));
+                CHECK_OK(sam_opt_init(&ctx, &o2, &c, &wrapped, NULL, 0));
+                t_data_free(&D);
+                t_data_chen(&D, n, 3, 11, 61);
+                for (int s = 0; s < 3; s++) {
+                    sam_opt_info i1, i2;
+                    CHECK_OK(sam_opt_step(&ctx, &o1, &net.model, w1, &b, &i1));
+                    CHECK_OK(sam_opt_step(&ctx, &o2, &wrapped, w2, &b, &i2));
+                    CHECK(ctx.same_data == 0);
+                    CHECKF(i1.gradients >= 2 && i1.gradients == i2.gradients && i1.loss == i2.loss &&
+                               i1.loss_perturbed == i2.loss_perturbed,
+                           "path %d method %d idx %d step %d: %u grads, loss %.9g / %.9g", path, method, withidx, s,
+                           i1.gradients, i1.loss, i2.loss);
+                    CHECKF(t_same_bits(np, w1, w2), "path %d method %d idx %d step %d: w differs", path, method,
+                           withidx, s);
+                    /* new noise in place: a reuse across steps would use the old rows */
+                    for (size_t t = 0; t < n * D.dim; t++) D.x[t] = 0.9f * D.x[t] + 0.05f * (float)((t * 7 + s) % 11);
+                }
+                sam_opt_free(&o1); sam_opt_free(&o2);
+                t_free_off(w1); t_free_off(w2);
+            }
+        free(cw.work);
+        sam_ctx_free(&cw.ctx);
+        t_free_off(w0);
+        t_data_free(&D);
+    }
+    sam_ctx_free(&ctx);
+}
+
 /* ---- save / restore / continue ---------------------------------------------------- */
 static void test_optim_save_restore(void) {
     sam_ctx ctx;
@@ -1545,6 +1634,7 @@ static void tests_optim(void) {
     RUN_TEST(test_optim_perturbed_point);
     RUN_TEST(test_optim_asam_invariance);
     RUN_TEST(test_optim_split_equals_step);
+    RUN_TEST(test_optim_cnn_batch_reuse);
     RUN_TEST(test_optim_save_restore);
     RUN_TEST(test_optim_nonfinite_untouched);
     RUN_TEST(test_optim_norm_stats_hook);
