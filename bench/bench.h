@@ -155,6 +155,7 @@ void register_gemm();
 void register_nn();
 void register_optim();
 void register_sharp();
+void register_peak();
 // Extra context lines for the header (OpenBLAS core, etc.).
 std::string openblas_info();
 
