@@ -179,6 +179,43 @@ static void test_rng_ziggurat_tables(void) {
     CHECKF(worst_a < 1e-9, "layer area relative error %g", worst_a);
 }
 
+/* The wedge screen never contradicts the log test it short-cuts: every layer,
+ * x across the layer, y at f(x)·(1 + δ) from far (±1%) to inside the 1e-7
+ * margin, and random wedge points; it decides most of them (it must, or it
+ * would save nothing) and leaves the inflection layer to the log. */
+static void test_rng_wedge_screen(void) {
+    static const double deltas[] = {-1e-2, -1e-3, -1e-5, -1e-6, -3e-7, -1.5e-7, -1e-7, -5e-8, -1e-9, 0.0,
+                                    1e-9, 5e-8, 1e-7, 1.5e-7, 3e-7, 1e-6, 1e-5, 1e-3, 1e-2};
+    long decided = 0, undecided = 0, wrong = 0, infl = 0;
+    sam_rng r;
+    sam_rng_seed(&r, 77, 3);
+    for (unsigned i = 1; i < 256; i++) {
+        double xa = sam__zig_x[i + 1], xb = sam__zig_x[i];
+        for (int j = 0; j <= 64; j++) {
+            double x = xa + (xb - xa) * j / 64.0;
+            for (size_t d = 0; d < sizeof deltas / sizeof *deltas; d++) {
+                double y = exp(-0.5 * x * x) * (1.0 + deltas[d]);
+                int s = sam__zig_wedge_screen(i, x, y), e = sam_log_det(y) < -0.5 * (x * x);
+                if (s < 0) continue;
+                wrong += s != e;
+            }
+        }
+        if (xa < 1.0 && xb > 1.0) infl += sam__zig_wedge_screen(i, 0.5 * (xa + xb), sam__zig_f[i]) < 0;
+    }
+    for (int t = 0; t < 200000; t++) {
+        unsigned i = 1 + sam_rng_below(&r, 255);
+        double x = sam__zig_x[i + 1] + sam_rng_uniform(&r) * (sam__zig_x[i] - sam__zig_x[i + 1]);
+        double y = sam__zig_f[i] + sam_rng_uniform(&r) * (sam__zig_f[i + 1] - sam__zig_f[i]);
+        int s = sam__zig_wedge_screen(i, x, y);
+        if (s < 0) { undecided++; continue; }
+        decided++;
+        wrong += s != (sam_log_det(y) < -0.5 * (x * x));
+    }
+    CHECKF(wrong == 0, "%ld screen decisions differ from the log test", wrong);
+    CHECKF(undecided > 0 && decided > 50 * undecided, "decided %ld, left to the log %ld", decided, undecided);
+    CHECK(infl == 1);
+}
+
 /* sam_rng_fill_gauss gives exactly mean + std·(the sam_rng_gauss sequence)
  * and leaves the state where n calls would; copying the struct saves the
  * stream. 20000 draws take the wedge and tail paths (~1.2% of draws). */
@@ -406,6 +443,7 @@ static void tests_core(void) {
     RUN_TEST(test_log_det);
     RUN_TEST(test_rng_gauss_cdf_and_tails);
     RUN_TEST(test_rng_ziggurat_tables);
+    RUN_TEST(test_rng_wedge_screen);
     RUN_TEST(test_rng_fill_gauss_matches_gauss);
     RUN_TEST(test_fill_gauss_all_isas);
     RUN_TEST(test_dot_sumsq_all_isas);
