@@ -1924,8 +1924,9 @@ SAM__DEF float sam_rng_rademacher(sam_rng *rng) {
  * bits and the same final state on every ISA. The SIMD kernels run the
  * Ziggurat's fast path (Marsaglia & Tsang 2000: box test x < x[i+1], 98.8%
  * of draws) on several consecutive numbers at once, each lane starting from
- * its own PCG state (PCG's jump-ahead: s_{k+j} = a^{2j} s_k + c_j, O'Neill
- * 2014, §4.3.1); the first lane that fails the box test goes through
+ * its own PCG state (jump-ahead, as PCG's advance: j steps of the LCG are
+ * one multiply-add, s_j = a^j s + c_j; O'Neill 2014); the first lane that
+ * fails the box test goes through
  * sam__zig_from exactly as in the scalar loop (it may draw more), and the
  * lanes restart from the state it leaves. */
 
@@ -1986,7 +1987,10 @@ SAM__AVX2 static __m256i sam__pcg_out_avx2(__m256i s) {
     return _mm256_srlv_epi64(_mm256_shuffle_epi32(xs, _MM_SHUFFLE(2, 2, 0, 0)), _mm256_srli_epi64(s, 59));
 }
 
-/* 4 numbers per step, number k+j in 64-bit lane j. sa holds the PCG states
+/* 4 numbers per step, number k+j in 64-bit lane j. The loop is bound by the
+ * vector ALU ports (~49 uops per 4 numbers, 29 of them PCG: two 64-bit
+ * multiplies and eight XSH RR), and a box-test failure (~5% of steps)
+ * costs a mispredict and a restart. sa holds the PCG states
  * {s_k, s_k', s_{k+2}, s_{k+2}'} and sb {s_{k+1}, s_{k+1}', s_{k+3}, s_{k+3}'}
  * (s' = one step after s): one shufps then pairs the outputs into
  * bits_j = out(s_{k+j}) << 32 | out(s_{k+j}'), and both advance 8 steps. */
