@@ -1989,8 +1989,10 @@ SAM__AVX2 static __m256i sam__pcg_out_avx2(__m256i s) {
 
 /* 4 numbers per step, number k+j in 64-bit lane j. The loop is bound by the
  * vector ALU ports (~49 uops per 4 numbers, 29 of them PCG: two 64-bit
- * multiplies and eight XSH RR), and a box-test failure (~5% of steps)
- * costs a mispredict and a restart. sa holds the PCG states
+ * multiplies and eight XSH RR); a box-test failure (~5% of steps) costs a
+ * mispredict that flushes that port-bound pipeline (~140 cycles here, a fifth
+ * of the time; a branch-free generator a chunk ahead of a scalar consumer
+ * was slower still). sa holds the PCG states
  * {s_k, s_k', s_{k+2}, s_{k+2}'} and sb {s_{k+1}, s_{k+1}', s_{k+3}, s_{k+3}'}
  * (s' = one step after s): one shufps then pairs the outputs into
  * bits_j = out(s_{k+j}) << 32 | out(s_{k+j}'), and both advance 8 steps. */
@@ -2116,10 +2118,12 @@ static void sam__fill_gauss_f32_neon(sam_rng *rng, size_t n, float *out, float m
         for (;;) {
             uint64x2_t bits = vorrq_u64(vshll_n_u32(sam__pcg_out_neon(sa), 32), vmovl_u32(sam__pcg_out_neon(sb)));
             uint64_t b0 = vgetq_lane_u64(bits, 0), b1 = vgetq_lane_u64(bits, 1);
-            float64x2_t xi = vld1q_lane_f64(sam__zig_x + (b1 & 255u), vld1q_dup_f64(sam__zig_x + (b0 & 255u)), 1);
-            float64x2_t xn = vld1q_lane_f64(sam__zig_x + (b1 & 255u) + 1, vld1q_dup_f64(sam__zig_x + (b0 & 255u) + 1), 1);
+            const double *p0 = sam__zig_x + (b0 & 255u), *p1 = sam__zig_x + (b1 & 255u);
+            float64x2_t xi = vld1q_lane_f64(p1, vld1q_dup_f64(p0), 1);
+            float64x2_t xn = vld1q_lane_f64(p1 + 1, vld1q_dup_f64(p0 + 1), 1);
             /* U·x[i] with U = (bits >> 11)·2^-53: 53 bits convert exactly */
-            float64x2_t x = vmulq_f64(vmulq_f64(vcvtq_f64_u64(vshrq_n_u64(bits, 11)), vdupq_n_f64(1.0 / 9007199254740992.0)), xi);
+            float64x2_t u = vmulq_f64(vcvtq_f64_u64(vshrq_n_u64(bits, 11)), vdupq_n_f64(1.0 / 9007199254740992.0));
+            float64x2_t x = vmulq_f64(u, xi);
             uint64x2_t ok = vcltq_f64(x, xn);
             /* sgn·x: bit 8 → the sign bit */
             x = vreinterpretq_f64_u64(veorq_u64(vreinterpretq_u64_f64(x), vandq_u64(vshlq_n_u64(bits, 55), sign)));
