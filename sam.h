@@ -188,6 +188,8 @@ SAMDEF float sam_rng_uniformf(sam_rng *rng);     /* [0,1), 24 bits */
 SAMDEF double sam_rng_gauss(sam_rng *rng);       /* N(0,1) */
 SAMDEF float sam_rng_rademacher(sam_rng *rng);   /* ±1 */
 SAMDEF void sam_rng_fill_gauss(sam_rng *rng, size_t n, float *out, float mean, float std);
+/* The same numbers and final state on the context's ISA (each gives the same bits). */
+SAMDEF sam_status sam_fill_gauss(sam_ctx *ctx, sam_rng *rng, size_t n, float *out, float mean, float std);
 SAMDEF void sam_rng_fill_uniform(sam_rng *rng, size_t n, float *out, float lo, float hi);
 SAMDEF void sam_rng_fill_rademacher(sam_rng *rng, size_t n, float *out);
 /* A uniformly random permutation of 0..n-1 (Fisher–Yates). */
@@ -1842,6 +1844,49 @@ static uint64_t sam__rng_u64(sam_rng *rng) {
     return ((uint64_t)sam__pcg_out(s0) << 32) | sam__pcg_out(s1);
 }
 
+/* The wedge test of layer i ≥ 1 accepts (x, y) iff sam_log_det(y) < -x²/2,
+ * i.e. y < f(x): ~150 cycles of dependent arithmetic. Most points are decided
+ * first by bounds on f over the layer's interval [xa, xb] = [x[i+1], x[i]]
+ * (lines as in McFarland 2016, plus a curvature term): f'' = (x² - 1) f, so
+ * |f''| ≥ 2k with k = |t² - 1|·f(xb)/2 at the end t nearest 1, and where f is
+ * convex (xa ≥ 1) the tangents at the ends plus k·(x - end)² lie below f and
+ * the chord minus k·(x - xa)(xb - x) above it; where concave (xb ≤ 1), the
+ * other way round. A point beyond a bound by a relative 1e-7 is decided by
+ * it: the bounds as computed (≥ f[i] where they decide), the tables, our log
+ * and -0.5·x² are all within ~1e-14 of exact, so the log test could not
+ * disagree and the numbers keep their bits. Returns 1 accept, 0 reject, -1
+ * undecided (~0.6% of wedge points, a third of them in the layer holding the
+ * inflection x = 1). */
+static int sam__zig_wedge_screen(unsigned i, double x, double y) {
+    const double xa = sam__zig_x[i + 1], xb = sam__zig_x[i], fa = sam__zig_f[i + 1], fb = sam__zig_f[i];
+    const double da = x - xa, db = xb - x;
+    double k, chord, ta, tb, lo, hi;
+    if (xa < 1.0 && xb > 1.0) return -1;
+    k = (xa >= 1.0 ? xa * xa - 1.0 : 1.0 - xb * xb) * fb * 0.5;
+    chord = fa + da * ((fb - fa) / (xb - xa));
+    ta = fa - fa * xa * da; /* tangents: f' = -x f */
+    tb = fb + fb * xb * db;
+    if (xa >= 1.0) { /* convex */
+        ta += k * (da * da);
+        tb += k * (db * db);
+        lo = ta > tb ? ta : tb;
+        hi = chord - k * (da * db);
+    } else { /* concave */
+        ta -= k * (da * da);
+        tb -= k * (db * db);
+        hi = ta < tb ? ta : tb;
+        lo = chord + k * (da * db);
+    }
+    if (y < lo * (1.0 - 1e-7)) return 1;
+    if (y > hi * (1.0 + 1e-7)) return 0;
+    return -1;
+}
+
+static int sam__zig_wedge_accept(unsigned i, double x, double y) {
+    int d = sam__zig_wedge_screen(i, x, y);
+    return d >= 0 ? d : sam_log_det(y) < -0.5 * (x * x);
+}
+
 /* Ziggurat (Marsaglia & Tsang 2000) on one 64-bit draw (two PCG32 outputs):
  * bits 0..7 pick the layer i, bit 8 the sign, bits 11..63 a 53-bit uniform U.
  * x = U·x[i] is accepted at once when it lies inside the layer's core box
@@ -1849,8 +1894,8 @@ static uint64_t sam__rng_u64(sam_rng *rng) {
  * density with our log (ln y < -x²/2 ⇔ y < f(x)), or the tail is sampled,
  * and a rejected draw starts over. Only ×, +, comparisons on doubles and
  * sam_log_det decide the result: the same bits on every IEEE platform.
- * `bits` is the first draw; sam_rng_fill_gauss inlines the box test and
- * calls this only when it fails, so both give the same numbers. */
+ * `bits` is the first draw; the sam__fill_gauss kernels inline the box test
+ * and call this only when it fails, so both give the same numbers. */
 static double sam__zig_from(sam_rng *rng, uint64_t bits) {
     for (;;) {
         unsigned i = (unsigned)(bits & 255u);
@@ -1861,7 +1906,7 @@ static double sam__zig_from(sam_rng *rng, uint64_t bits) {
         if (x < sam__zig_x[i + 1]) return sgn * x;
         if (i == 0) return sgn * sam__zig_tail(rng);
         y = sam__zig_f[i] + sam_rng_uniform(rng) * (sam__zig_f[i + 1] - sam__zig_f[i]);
-        if (sam_log_det(y) < -0.5 * (x * x)) return sgn * x;
+        if (sam__zig_wedge_accept(i, x, y)) return sgn * x;
         bits = sam__rng_u64(rng);
     }
 }
@@ -1874,10 +1919,20 @@ SAM__DEF float sam_rng_rademacher(sam_rng *rng) {
     return (sam_rng_u32(rng) >> 31) ? 1.0f : -1.0f;
 }
 
-/* The same numbers as n sam_rng_gauss calls, faster: the PCG state stays in
- * a register (two steps per draw, as in sam__rng_u64) and the Ziggurat's box
- * test is inlined; the rare wedge/tail draws go through sam__zig_from. */
-SAM__DEF void sam_rng_fill_gauss(sam_rng *rng, size_t n, float *out, float mean, float std) {
+/* ---- Gaussian fill (scalar → AVX2 → NEON side by side) ---------------------
+ * out[k] = (float)(mean + std·g_k), g_k the sam_rng_gauss sequence: the same
+ * bits and the same final state on every ISA. The SIMD kernels run the
+ * Ziggurat's fast path (Marsaglia & Tsang 2000: box test x < x[i+1], 98.8%
+ * of draws) on several consecutive numbers at once, each lane starting from
+ * its own PCG state (jump-ahead, as PCG's advance: j steps of the LCG are
+ * one multiply-add, s_j = a^j s + c_j; O'Neill 2014); the first lane that
+ * fails the box test goes through
+ * sam__zig_from exactly as in the scalar loop (it may draw more), and the
+ * lanes restart from the state it leaves. */
+
+/* The scalar twin, and the specification: the PCG state stays in a register
+ * (two steps per draw, as in sam__rng_u64) and the box test is inlined. */
+static void sam__fill_gauss_f32_scalar(sam_rng *rng, size_t n, float *out, float mean, float std) {
     const uint64_t a = 6364136223846793005ULL;
     const uint64_t inc = rng->inc, a2 = a * a, c2 = inc * (a + 1u);
     const double dm = (double)mean, ds = (double)std;
@@ -1901,6 +1956,220 @@ SAM__DEF void sam_rng_fill_gauss(sam_rng *rng, size_t n, float *out, float mean,
         out[k] = (float)(dm + ds * g);
     }
     rng->state = s;
+}
+
+#if SAM__HAS_AVX2 || SAM__HAS_NEON
+/* PCG jump-ahead tables: j steps from s give mul[j]·s + add[j] (mod 2^64). */
+static void sam__pcg_jumps(uint64_t inc, int steps, uint64_t *mul, uint64_t *add) {
+    int j;
+    mul[0] = 1u;
+    add[0] = 0u;
+    for (j = 0; j < steps; j++) {
+        mul[j + 1] = mul[j] * 6364136223846793005ULL;
+        add[j + 1] = add[j] * 6364136223846793005ULL + inc;
+    }
+}
+#endif
+
+#if SAM__HAS_AVX2
+/* m·s + c mod 2^64 per 64-bit lane; AVX2 multiplies only 32×32 → 64, so
+ * (mh 2^32 + ml)(sh 2^32 + sl) keeps ml·sl + 2^32 (ml·sh + mh·sl). */
+SAM__AVX2 static __m256i sam__muladd_u64_avx2(__m256i s, __m256i ml, __m256i mh, __m256i c) {
+    __m256i lo = _mm256_mul_epu32(s, ml);
+    __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(s, 32), ml), _mm256_mul_epu32(s, mh));
+    return _mm256_add_epi64(_mm256_add_epi64(lo, _mm256_slli_epi64(cross, 32)), c);
+}
+
+/* PCG32's XSH RR per 64-bit lane, the 32-bit output in the lane's low half
+ * (high half junk): rotating x right by r is the low half of (x:x) >> r. */
+SAM__AVX2 static __m256i sam__pcg_out_avx2(__m256i s) {
+    __m256i xs = _mm256_srli_epi64(_mm256_xor_si256(_mm256_srli_epi64(s, 18), s), 27);
+    return _mm256_srlv_epi64(_mm256_shuffle_epi32(xs, _MM_SHUFFLE(2, 2, 0, 0)), _mm256_srli_epi64(s, 59));
+}
+
+/* 4 numbers per step, number k+j in 64-bit lane j. The loop is bound by the
+ * vector ALU ports (~49 uops per 4 numbers, 29 of them PCG: two 64-bit
+ * multiplies and eight XSH RR); a box-test failure (~5% of steps) costs a
+ * mispredict that flushes that port-bound pipeline (~140 cycles here, a fifth
+ * of the time; a branch-free generator a chunk ahead of a scalar consumer
+ * was slower still). sa holds the PCG states
+ * {s_k, s_k', s_{k+2}, s_{k+2}'} and sb {s_{k+1}, s_{k+1}', s_{k+3}, s_{k+3}'}
+ * (s' = one step after s): one shufps then pairs the outputs into
+ * bits_j = out(s_{k+j}) << 32 | out(s_{k+j}'), and both advance 8 steps. */
+SAM__AVX2 static void sam__fill_gauss_f32_avx2(sam_rng *rng, size_t n, float *out, float mean, float std) {
+    const __m256i m52 = _mm256_set1_epi64x(0x000FFFFFFFFFFFFFLL), half = _mm256_set1_epi64x(0x3FE0000000000000LL);
+    const __m256i zero = _mm256_setzero_si256(), sign = _mm256_set1_epi64x((long long)0x8000000000000000ULL);
+    const __m256d dm = _mm256_set1_pd((double)mean), ds = _mm256_set1_pd((double)std);
+    uint64_t mul[9], add[9];
+    __m256i ma_l, ma_h, ca, mb_l, mb_h, cb, m8_l, m8_h, c8;
+    size_t k = 0;
+    sam__pcg_jumps(rng->inc, 8, mul, add);
+#define SAM__LO32(v) (long long)((v) & 0xffffffffu)
+#define SAM__HI32(v) (long long)((v) >> 32)
+    ma_l = _mm256_setr_epi64x(SAM__LO32(mul[0]), SAM__LO32(mul[1]), SAM__LO32(mul[4]), SAM__LO32(mul[5]));
+    ma_h = _mm256_setr_epi64x(SAM__HI32(mul[0]), SAM__HI32(mul[1]), SAM__HI32(mul[4]), SAM__HI32(mul[5]));
+    mb_l = _mm256_setr_epi64x(SAM__LO32(mul[2]), SAM__LO32(mul[3]), SAM__LO32(mul[6]), SAM__LO32(mul[7]));
+    mb_h = _mm256_setr_epi64x(SAM__HI32(mul[2]), SAM__HI32(mul[3]), SAM__HI32(mul[6]), SAM__HI32(mul[7]));
+    m8_l = _mm256_set1_epi64x(SAM__LO32(mul[8]));
+    m8_h = _mm256_set1_epi64x(SAM__HI32(mul[8]));
+#undef SAM__LO32
+#undef SAM__HI32
+    ca = _mm256_setr_epi64x((long long)add[0], (long long)add[1], (long long)add[4], (long long)add[5]);
+    cb = _mm256_setr_epi64x((long long)add[2], (long long)add[3], (long long)add[6], (long long)add[7]);
+    c8 = _mm256_set1_epi64x((long long)add[8]);
+    while (n - k >= 4) {
+        /* (re)start the lanes from rng->state */
+        __m256i s0 = _mm256_set1_epi64x((long long)rng->state);
+        __m256i sa = sam__muladd_u64_avx2(s0, ma_l, ma_h, ca), sb = sam__muladd_u64_avx2(s0, mb_l, mb_h, cb);
+        for (;;) {
+            uint64_t b[4];
+            __m256i bits, t, d;
+            __m256d lo, hi, u, x;
+            int ok, f;
+            bits = _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(sam__pcg_out_avx2(sa)),
+                                                         _mm256_castsi256_ps(sam__pcg_out_avx2(sb)),
+                                                         _MM_SHUFFLE(0, 2, 0, 2)));
+            _mm256_storeu_si256((__m256i *)b, bits);
+            /* Read the lanes back from memory (load ports) rather than with
+             * vmovq/vpextrq: the vector ALU ports are this loop's limit (~6% here). */
+            __asm__("" : "+m"(b));
+            /* {x[i], x[i+1]} is one 16-byte load per lane; unpack into x[i_j] and x[i_j+1] */
+            lo = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(sam__zig_x + (b[0] & 255u))),
+                                      _mm_loadu_pd(sam__zig_x + (b[2] & 255u)), 1);
+            hi = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(sam__zig_x + (b[1] & 255u))),
+                                      _mm_loadu_pd(sam__zig_x + (b[3] & 255u)), 1);
+            /* U = (bits >> 11)·2^-53 exactly, without a 64-bit int → double: with
+             * its low 52 bits under the exponent of 0.5, t = 0.5 + low·2^-53, which
+             * is U if bit 63 is set and U + 0.5 otherwise (Sterbenz: t - 0.5 exact). */
+            t = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi64(bits, 11), m52), half);
+            d = _mm256_andnot_si256(_mm256_cmpgt_epi64(zero, bits), half);
+            u = _mm256_sub_pd(_mm256_castsi256_pd(t), _mm256_castsi256_pd(d));
+            x = _mm256_mul_pd(u, _mm256_unpacklo_pd(lo, hi));
+            ok = _mm256_movemask_pd(_mm256_cmp_pd(x, _mm256_unpackhi_pd(lo, hi), _CMP_LT_OQ));
+            /* sgn·x with sgn = ±1 from bit 8 is a sign flip: bit 8 → bit 63 */
+            x = _mm256_xor_pd(x, _mm256_castsi256_pd(_mm256_and_si256(_mm256_slli_epi64(bits, 55), sign)));
+            _mm_storeu_ps(out + k, _mm256_cvtpd_ps(_mm256_add_pd(dm, _mm256_mul_pd(ds, x))));
+            if (ok != 15) {
+                /* lanes before f are done; number k+f continues as in the scalar loop */
+                uint64_t st[4];
+                f = ok & 1 ? (ok & 2 ? (ok & 4 ? 3 : 2) : 1) : 0;
+                _mm256_storeu_si256((__m256i *)st, f & 1 ? sb : sa);
+                rng->state = st[f & 2] * mul[2] + add[2];
+                out[k + f] = (float)((double)mean + (double)std * sam__zig_from(rng, b[f]));
+                k += (size_t)f + 1;
+                break;
+            }
+            k += 4;
+            sa = sam__muladd_u64_avx2(sa, m8_l, m8_h, c8);
+            sb = sam__muladd_u64_avx2(sb, m8_l, m8_h, c8);
+            if (n - k < 4) {
+                rng->state = (uint64_t)_mm_cvtsi128_si64(_mm256_castsi256_si128(sa));
+                break;
+            }
+        }
+    }
+    sam__fill_gauss_f32_scalar(rng, n - k, out + k, mean, std);
+}
+#endif
+
+#if SAM__HAS_NEON
+/* m·s + c mod 2^64 per lane: NEON has no 64-bit multiply; the cross terms
+ * need only their low 32 bits (vmul_u32), the low product all 64 (vmull). */
+static uint64x2_t sam__muladd_u64_neon(uint64x2_t s, uint32x2_t ml, uint32x2_t mh, uint64x2_t c) {
+    uint32x2_t sl = vmovn_u64(s), sh = vshrn_n_u64(s, 32);
+    uint32x2_t cross = vmla_u32(vmul_u32(sh, ml), sl, mh);
+    return vaddq_u64(vaddq_u64(vmull_u32(sl, ml), vshll_n_u32(cross, 32)), c);
+}
+
+/* PCG32's XSH RR per 64-bit lane (the rotate as two shifts; a shift by 32
+ * gives 0, as (-rot) & 31 does in the scalar code when rot = 0). */
+static uint32x2_t sam__pcg_out_neon(uint64x2_t s) {
+    uint32x2_t xs = vmovn_u64(vshrq_n_u64(veorq_u64(vshrq_n_u64(s, 18), s), 27));
+    int32x2_t rot = vreinterpret_s32_u32(vmovn_u64(vshrq_n_u64(s, 59)));
+    return vorr_u32(vshl_u32(xs, vneg_s32(rot)), vshl_u32(xs, vsub_s32(vdup_n_s32(32), rot)));
+}
+
+/* 2 numbers per step, number k+j in lane j: sa = {s_k, s_{k+1}}, sb the states
+ * one step after them; both advance 4 steps. */
+static void sam__fill_gauss_f32_neon(sam_rng *rng, size_t n, float *out, float mean, float std) {
+    const float64x2_t dm = vdupq_n_f64((double)mean), ds = vdupq_n_f64((double)std);
+    const uint64x2_t sign = vdupq_n_u64(0x8000000000000000ULL);
+    uint64_t mul[5], add[5];
+    uint32x2_t ma_l, ma_h, mb_l, mb_h, m4_l, m4_h;
+    uint64x2_t ca, cb, c4;
+    size_t k = 0;
+    sam__pcg_jumps(rng->inc, 4, mul, add);
+    {
+        uint32_t t[2];
+        uint64_t c[2];
+        t[0] = (uint32_t)mul[0]; t[1] = (uint32_t)mul[2]; ma_l = vld1_u32(t);
+        t[0] = (uint32_t)(mul[0] >> 32); t[1] = (uint32_t)(mul[2] >> 32); ma_h = vld1_u32(t);
+        t[0] = (uint32_t)mul[1]; t[1] = (uint32_t)mul[3]; mb_l = vld1_u32(t);
+        t[0] = (uint32_t)(mul[1] >> 32); t[1] = (uint32_t)(mul[3] >> 32); mb_h = vld1_u32(t);
+        c[0] = add[0]; c[1] = add[2]; ca = vld1q_u64(c);
+        c[0] = add[1]; c[1] = add[3]; cb = vld1q_u64(c);
+    }
+    m4_l = vdup_n_u32((uint32_t)mul[4]);
+    m4_h = vdup_n_u32((uint32_t)(mul[4] >> 32));
+    c4 = vdupq_n_u64(add[4]);
+    while (n - k >= 2) {
+        uint64x2_t s0 = vdupq_n_u64(rng->state);
+        uint64x2_t sa = sam__muladd_u64_neon(s0, ma_l, ma_h, ca), sb = sam__muladd_u64_neon(s0, mb_l, mb_h, cb);
+        for (;;) {
+            uint64x2_t bits = vorrq_u64(vshll_n_u32(sam__pcg_out_neon(sa), 32), vmovl_u32(sam__pcg_out_neon(sb)));
+            uint64_t b0 = vgetq_lane_u64(bits, 0), b1 = vgetq_lane_u64(bits, 1);
+            const double *p0 = sam__zig_x + (b0 & 255u), *p1 = sam__zig_x + (b1 & 255u);
+            float64x2_t xi = vld1q_lane_f64(p1, vld1q_dup_f64(p0), 1);
+            float64x2_t xn = vld1q_lane_f64(p1 + 1, vld1q_dup_f64(p0 + 1), 1);
+            /* U·x[i] with U = (bits >> 11)·2^-53: 53 bits convert exactly */
+            float64x2_t u = vmulq_f64(vcvtq_f64_u64(vshrq_n_u64(bits, 11)), vdupq_n_f64(1.0 / 9007199254740992.0));
+            float64x2_t x = vmulq_f64(u, xi);
+            uint64x2_t ok = vcltq_f64(x, xn);
+            /* sgn·x: bit 8 → the sign bit */
+            x = vreinterpretq_f64_u64(veorq_u64(vreinterpretq_u64_f64(x), vandq_u64(vshlq_n_u64(bits, 55), sign)));
+            vst1_f32(out + k, vcvt_f32_f64(vaddq_f64(dm, vmulq_f64(ds, x))));
+            if (!(vgetq_lane_u64(ok, 0) & vgetq_lane_u64(ok, 1))) {
+                /* number k+f continues as in the scalar loop */
+                int f = vgetq_lane_u64(ok, 0) ? 1 : 0;
+                rng->state = (f ? vgetq_lane_u64(sa, 1) : vgetq_lane_u64(sa, 0)) * mul[2] + add[2];
+                out[k + f] = (float)((double)mean + (double)std * sam__zig_from(rng, f ? b1 : b0));
+                k += (size_t)f + 1;
+                break;
+            }
+            k += 2;
+            sa = sam__muladd_u64_neon(sa, m4_l, m4_h, c4);
+            sb = sam__muladd_u64_neon(sb, m4_l, m4_h, c4);
+            if (n - k < 2) {
+                rng->state = vgetq_lane_u64(sa, 0);
+                break;
+            }
+        }
+    }
+    sam__fill_gauss_f32_scalar(rng, n - k, out + k, mean, std);
+}
+#endif
+
+typedef void (*sam__fill_gauss_fn)(sam_rng *, size_t, float *, float, float);
+static const sam__fill_gauss_fn sam__fill_gauss_impl[SAM_ISA_COUNT] = {
+    sam__fill_gauss_f32_scalar, SAM__IF_AVX2(sam__fill_gauss_f32_avx2), SAM__IF_NEON(sam__fill_gauss_f32_neon)};
+
+/* Internal callers use their context's ISA. */
+static void sam__fill_gauss(const sam_ctx *ctx, sam_rng *rng, size_t n, float *out, float mean, float std) {
+    sam__fill_gauss_impl[ctx->isa](rng, n, out, mean, std);
+}
+
+/* No context here: every ISA gives the same bits, so take the best one the
+ * CPU has (asked each time, nothing cached) once n pays for the set-up. */
+SAM__DEF void sam_rng_fill_gauss(sam_rng *rng, size_t n, float *out, float mean, float std) {
+    sam__fill_gauss_impl[n >= 32 ? sam_isa_best() : SAM_ISA_SCALAR](rng, n, out, mean, std);
+}
+
+SAM__DEF sam_status sam_fill_gauss(sam_ctx *ctx, sam_rng *rng, size_t n, float *out, float mean, float std) {
+    if (!ctx) return SAM_ERR_NULL;
+    if (!rng) return sam__fail(ctx, SAM_ERR_NULL, "sam_fill_gauss: rng is NULL");
+    if (!out && n) return sam__fail(ctx, SAM_ERR_NULL, "sam_fill_gauss: out is NULL");
+    sam__fill_gauss(ctx, rng, n, out, mean, std);
+    return sam__ok(ctx);
 }
 
 SAM__DEF void sam_rng_fill_uniform(sam_rng *rng, size_t n, float *out, float lo, float hi) {
@@ -5350,7 +5619,7 @@ SAM__DEF sam_status sam_cnn_init_params(sam_ctx *ctx, const sam_cnn *net, sam_rn
     SAM__CHECK_PTR(ctx, w, "sam_cnn_init_params", "w");
     if (!(sigma0 >= 0.0f && sigma0 <= FLT_MAX))
         return sam__fail(ctx, SAM_ERR_ARG, "sam_cnn_init_params: sigma0 (%g) must be >= 0 and finite", (double)sigma0);
-    sam_rng_fill_gauss(rng, net->model.n_params, w, 0.0f, sigma0);
+    sam__fill_gauss(ctx, rng, net->model.n_params, w, 0.0f, sigma0);
     return sam__ok(ctx);
 }
 
@@ -7037,7 +7306,7 @@ static void sam__opt_rand_dir(sam_ctx *ctx, sam_opt *o, const float *w, double r
         r->perturbed = 1;
         return;
     }
-    sam_rng_fill_gauss(rng, o->n, o->eps, 0.0f, 1.0f);
+    sam__fill_gauss(ctx, rng, o->n, o->eps, 0.0f, 1.0f);
     if (o->cfg.rand_scale_by_w) {
         float eta = (float)o->cfg.asam_eta;
         for (i = 0; i < o->n; i++) {
@@ -8924,7 +9193,7 @@ static int sam__random_sphere(const sam_ctx *ctx, sam_rng *rng, size_t n, double
     double nu;
     int tries;
     for (tries = 0; tries < 4; tries++) {
-        sam_rng_fill_gauss(rng, n, u, 0.0f, 1.0f);
+        sam__fill_gauss(ctx, rng, n, u, 0.0f, 1.0f);
         nu = sqrt(sam__sumsq(ctx, n, u));
         if (nu > 0.0) {
             sam__scale(ctx, n, (float)(r / nu), u);
@@ -9026,7 +9295,7 @@ static sam_status sam__sharp_avg(sam_ctx *ctx, const sam_model *m, const float *
         if (sphere) {
             sam__random_sphere(ctx, rng, n, (double)rho, sw.v0);
         } else {
-            sam_rng_fill_gauss(rng, n, sw.v0, 0.0f, 1.0f);
+            sam__fill_gauss(ctx, rng, n, sw.v0, 0.0f, 1.0f);
             sam__scale(ctx, n, rho, sw.v0);
         }
         sam__perturb(ctx, n, w, 1.0f, sw.v0, sw.v1);
@@ -9307,7 +9576,7 @@ SAM__DEF sam_status sam_hessian_trace_hutchpp(sam_ctx *ctx, const sam_model *m, 
          * with probability 2^-len in a short block and would lose rank). */
         for (i = 0; i < sketch; i++) {
             double nn;
-            sam_rng_fill_gauss(rng, op.len, hw.x, 0.0f, 1.0f);
+            sam__fill_gauss(ctx, rng, op.len, hw.x, 0.0f, 1.0f);
             if ((st = sam__hop_apply(&op, hw.x, sam__basis(&hw, n, kept)))) return st;
             /* Q = orth(H S) by modified Gram-Schmidt (twice) in place; a column
              * that vanishes (rank H_bb < sketch) is dropped, not normalised noise. */
@@ -9672,10 +9941,10 @@ static sam_status sam__landscape(sam_ctx *ctx, const sam_model *m, const float *
     sam__swork_take(n, work, &sw);
     /* v0 = d1, v1 = d2, v2 = w + α d1 + β d2 */
     if (dir1) memcpy(sw.v0, dir1, n * sizeof(float));
-    else sam_rng_fill_gauss(rng, n, sw.v0, 0.0f, 1.0f);
+    else sam__fill_gauss(ctx, rng, n, sw.v0, 0.0f, 1.0f);
     if (two_d) {
         if (dir2) memcpy(sw.v1, dir2, n * sizeof(float));
-        else sam_rng_fill_gauss(rng, n, sw.v1, 0.0f, 1.0f);
+        else sam__fill_gauss(ctx, rng, n, sw.v1, 0.0f, 1.0f);
     }
     if (filter_norm) {
         sam__filter_normalize(ctx, w, blocks, nblocks, sw.v0);

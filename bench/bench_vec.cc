@@ -1,7 +1,12 @@
 // bench/bench_vec.cc — vector ops: dot, axpy, perturb, norm2 at 1k, 64k, 1M.
 // These are memory-bound, so the counter is bytes moved per second (B/s):
 // dot reads 2n floats, axpy and perturb read 2n and write n, norm2 reads n.
+// And the Gaussian fill (sam_fill_gauss) at 1k, 20k (one Rand-SAM direction
+// of the CNN config) and 1M numbers; its B/s counts the floats written
+// (4 bytes per number, so ns per number = 4e9 / (B/s)).
 #include "bench.h"
+
+#include <cstring>
 
 namespace sb {
 namespace {
@@ -59,6 +64,39 @@ void bm_vec(benchmark::State &st, VecOp op, sam_isa isa, size_t n, std::string k
     set_bytes(st, kFloatsMoved[op] * (double)n * sizeof(float));
 }
 
+// One Gaussian fill per iteration, continuing the stream (every call draws new
+// numbers, with the wedge/tail fallbacks at their natural rate). Validated bit
+// for bit against the scalar ISA, output and final state.
+void bm_fill_gauss(benchmark::State &st, sam_isa isa, size_t n, std::string key) {
+    Ctx ctx(isa);
+    if (!need_isa(st, ctx, isa)) return;
+    Buf out(n);
+    if (!validated(st, key, [&]() -> std::string {
+            Ctx ref(SAM_ISA_SCALAR);
+            Buf o1(n), o2(n);
+            for (uint64_t seed = 1; seed <= 3; seed++) {
+                sam_rng r1, r2;
+                sam_rng_seed(&r1, seed, SAM_STREAM_DIRECTIONS);
+                r2 = r1;
+                if (sam_fill_gauss(ref.get(), &r1, n, o1.data(), 0.0f, 1.0f) != SAM_OK) return ref.message();
+                if (sam_fill_gauss(ctx.get(), &r2, n, o2.data(), 0.0f, 1.0f) != SAM_OK) return ctx.message();
+                std::string m = compare(o2.data(), o1.data(), n, 0.0, 0.0);
+                if (!m.empty()) return m;
+                if (std::memcmp(o1.data(), o2.data(), n * sizeof(float)) != 0) return "differs from scalar (bits)";
+                if (r1.state != r2.state) return "rng state differs from scalar";
+            }
+            return "";
+        }))
+        return;
+    sam_rng rng;
+    sam_rng_seed(&rng, 42, SAM_STREAM_DIRECTIONS);
+    for (auto _ : st) {
+        if (!call_ok(st, ctx, sam_fill_gauss(ctx.get(), &rng, n, out.data(), 0.0f, 1.0f))) break;
+        benchmark::ClobberMemory();
+    }
+    set_bytes(st, (double)n * sizeof(float));
+}
+
 }  // namespace
 
 void register_vec() {
@@ -71,6 +109,13 @@ void register_vec() {
                 std::string nm = name(kOpName[op], sam_isa_name(isas[i]), labels[s]);
                 benchmark::RegisterBenchmark(nm.c_str(), bm_vec, (VecOp)op, isas[i], sizes[s], nm);
             }
+    static const size_t gsizes[] = {1000, 20000, 1000000};
+    static const char *const glabels[] = {"n1k", "n20k", "n1M"};
+    for (size_t s = 0; s < 3; s++)
+        for (size_t i = 0; i < isas.size(); i++) {
+            std::string nm = name("fill_gauss", sam_isa_name(isas[i]), glabels[s]);
+            benchmark::RegisterBenchmark(nm.c_str(), bm_fill_gauss, isas[i], gsizes[s], nm);
+        }
 }
 
 }  // namespace sb

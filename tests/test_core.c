@@ -179,6 +179,43 @@ static void test_rng_ziggurat_tables(void) {
     CHECKF(worst_a < 1e-9, "layer area relative error %g", worst_a);
 }
 
+/* The wedge screen never contradicts the log test it short-cuts: every layer,
+ * x across the layer, y at f(x)·(1 + δ) from far (±1%) to inside the 1e-7
+ * margin, and random wedge points; it decides most of them (it must, or it
+ * would save nothing) and leaves the inflection layer to the log. */
+static void test_rng_wedge_screen(void) {
+    static const double deltas[] = {-1e-2, -1e-3, -1e-5, -1e-6, -3e-7, -1.5e-7, -1e-7, -5e-8, -1e-9, 0.0,
+                                    1e-9, 5e-8, 1e-7, 1.5e-7, 3e-7, 1e-6, 1e-5, 1e-3, 1e-2};
+    long decided = 0, undecided = 0, wrong = 0, infl = 0;
+    sam_rng r;
+    sam_rng_seed(&r, 77, 3);
+    for (unsigned i = 1; i < 256; i++) {
+        double xa = sam__zig_x[i + 1], xb = sam__zig_x[i];
+        for (int j = 0; j <= 64; j++) {
+            double x = xa + (xb - xa) * j / 64.0;
+            for (size_t d = 0; d < sizeof deltas / sizeof *deltas; d++) {
+                double y = exp(-0.5 * x * x) * (1.0 + deltas[d]);
+                int s = sam__zig_wedge_screen(i, x, y), e = sam_log_det(y) < -0.5 * (x * x);
+                if (s < 0) continue;
+                wrong += s != e;
+            }
+        }
+        if (xa < 1.0 && xb > 1.0) infl += sam__zig_wedge_screen(i, 0.5 * (xa + xb), sam__zig_f[i]) < 0;
+    }
+    for (int t = 0; t < 200000; t++) {
+        unsigned i = 1 + sam_rng_below(&r, 255);
+        double x = sam__zig_x[i + 1] + sam_rng_uniform(&r) * (sam__zig_x[i] - sam__zig_x[i + 1]);
+        double y = sam__zig_f[i] + sam_rng_uniform(&r) * (sam__zig_f[i + 1] - sam__zig_f[i]);
+        int s = sam__zig_wedge_screen(i, x, y);
+        if (s < 0) { undecided++; continue; }
+        decided++;
+        wrong += s != (sam_log_det(y) < -0.5 * (x * x));
+    }
+    CHECKF(wrong == 0, "%ld screen decisions differ from the log test", wrong);
+    CHECKF(undecided > 0 && decided > 50 * undecided, "decided %ld, left to the log %ld", decided, undecided);
+    CHECK(infl == 1);
+}
+
 /* sam_rng_fill_gauss gives exactly mean + std·(the sam_rng_gauss sequence)
  * and leaves the state where n calls would; copying the struct saves the
  * stream. 20000 draws take the wedge and tail paths (~1.2% of draws). */
@@ -209,6 +246,90 @@ static void test_rng_fill_gauss_matches_gauss(void) {
     sam_rng_seed(&a, 1, 2);
     CHECK(sam_rng_gauss(&a) == 0.10800559096595777);
     CHECK(sam_rng_gauss(&a) == -0.32287454091426204);
+}
+
+/* Where the scalar loop leaves its box test for sam__zig_from within n
+ * numbers: counts by position k mod 4 (the AVX2 lane; NEON's is k mod 2),
+ * tail draws (layer 0), and fallbacks on two adjacent numbers. */
+static void t_gauss_fallbacks(sam_rng r, size_t n, size_t pos[4], size_t *tails, size_t *adjacent) {
+    size_t k, last = (size_t)-2;
+    for (k = 0; k < n; k++) {
+        uint64_t bits = sam__rng_u64(&r);
+        unsigned i = (unsigned)(bits & 255u);
+        double x = (double)(int64_t)(bits >> 11) * (1.0 / 9007199254740992.0) * sam__zig_x[i];
+        if (x < sam__zig_x[i + 1]) continue;
+        pos[k % 4]++;
+        if (i == 0) (*tails)++;
+        if (last + 1 == k) (*adjacent)++;
+        last = k;
+        (void)sam__zig_from(&r, bits);
+    }
+}
+
+/* Every ISA's Gaussian fill gives the scalar kernel's bits and final state:
+ * sizes around the 4- and 2-number blocks, several streams, mean/std pairs
+ * (a -0 mean with 0 std keeps signed zeros; NaN std its payload), and
+ * streams long enough that the wedge/tail fallback hits every lane
+ * position, the tail, and two numbers in a row (counted, not assumed). The
+ * public sam_rng_fill_gauss (best ISA from 32 numbers on) must agree too. */
+static void test_fill_gauss_all_isas(void) {
+    static const size_t sizes[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 255, 256, 257, 1000, 100000};
+    static const float ms[][2] = {{0.0f, 1.0f}, {0.25f, 1.5f}, {-3.0f, 0.01f}, {-0.0f, 0.0f}, {0.0f, -2.0f},
+                                  {1e-3f, 3e4f}, {1.0f, NAN}};
+    size_t pos[4] = {0, 0, 0, 0}, tails = 0, adjacent = 0;
+    int compared = 0;
+    sam_ctx ctx;
+    sam_ctx_init(&ctx, NULL);
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        size_t n = sizes[si];
+        float *ref = t_alloc_off(n + 1), *got = t_alloc_off(n + 1);
+        for (unsigned seed = 0; seed < 3; seed++) {
+            for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++) {
+                sam_rng r0, r1, r2;
+                sam_rng_seed(&r0, 1000 + seed, 7 * seed + mi);
+                if (n == 100000 && mi == 0) t_gauss_fallbacks(r0, n, pos, &tails, &adjacent);
+                r1 = r0;
+                ref[n] = 77.0f;
+                sam__fill_gauss_f32_scalar(&r1, n, ref, ms[mi][0], ms[mi][1]);
+                CHECK(ref[n] == 77.0f);
+                FOR_EACH_ISA(ctx, isa) {
+                    r2 = r0;
+                    memset(got, 0xA5, (n + 1) * sizeof(float));
+                    got[n] = 77.0f;
+                    CHECK_OK(sam_fill_gauss(&ctx, &r2, n, got, ms[mi][0], ms[mi][1]));
+                    CHECKF(memcmp(got, ref, (n + 1) * sizeof(float)) == 0 && r2.state == r1.state && r2.inc == r1.inc,
+                           "isa %s n %zu seed %u mean %g std %g: differs from scalar", sam_isa_name((sam_isa)isa), n,
+                           seed, (double)ms[mi][0], (double)ms[mi][1]);
+                    compared++;
+                }
+                r2 = r0;
+                memset(got, 0xA5, (n + 1) * sizeof(float));
+                got[n] = 77.0f;
+                sam_rng_fill_gauss(&r2, n, got, ms[mi][0], ms[mi][1]);
+                CHECKF(memcmp(got, ref, (n + 1) * sizeof(float)) == 0 && r2.state == r1.state,
+                       "sam_rng_fill_gauss n %zu differs from scalar", n);
+            }
+        }
+        t_free_off(ref);
+        t_free_off(got);
+    }
+    /* the comparisons above ran through the fallback in each lane position */
+    CHECKF(pos[0] > 0 && pos[1] > 0 && pos[2] > 0 && pos[3] > 0, "fallbacks by lane %zu %zu %zu %zu", pos[0], pos[1],
+           pos[2], pos[3]);
+    CHECKF(tails > 0 && adjacent > 0, "tail fallbacks %zu, adjacent %zu", tails, adjacent);
+    CHECK(compared >= 20 * 3 * 7);
+    /* bad input */
+    {
+        sam_rng r;
+        float f[1];
+        sam_rng_seed(&r, 1, 1);
+        CHECK(sam_fill_gauss(NULL, &r, 1, f, 0.0f, 1.0f) == SAM_ERR_NULL);
+        CHECK(sam_fill_gauss(&ctx, NULL, 1, f, 0.0f, 1.0f) == SAM_ERR_NULL);
+        CHECK(strstr(sam_ctx_message(&ctx), "sam_fill_gauss: rng") != NULL);
+        CHECK(sam_fill_gauss(&ctx, &r, 1, NULL, 0.0f, 1.0f) == SAM_ERR_NULL);
+        CHECK_OK(sam_fill_gauss(&ctx, &r, 0, NULL, 0.0f, 1.0f));
+    }
+    sam_ctx_free(&ctx);
 }
 
 static void test_dot_sumsq_all_isas(void) {
@@ -322,7 +443,9 @@ static void tests_core(void) {
     RUN_TEST(test_log_det);
     RUN_TEST(test_rng_gauss_cdf_and_tails);
     RUN_TEST(test_rng_ziggurat_tables);
+    RUN_TEST(test_rng_wedge_screen);
     RUN_TEST(test_rng_fill_gauss_matches_gauss);
+    RUN_TEST(test_fill_gauss_all_isas);
     RUN_TEST(test_dot_sumsq_all_isas);
     RUN_TEST(test_axpy_scale_perturb_all_isas);
     RUN_TEST(test_vector_ops_bad_input);

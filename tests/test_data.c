@@ -18,6 +18,10 @@ static uint64_t t_data_hash(uint64_t h, size_t n, const float *x) {
 #define T_GOLD_PARITY 0x29f0bf5c1c612a33ULL
 #define T_GOLD_BALL 0xda4ce56bae76ae33ULL
 #define T_GOLD_GMM 0xf4b18e3b4b1c9ee5ULL
+/* Hash of sam_rng_fill_gauss, seed 12345 / SAM_STREAM_DIRECTIONS: 100000
+ * numbers N(0.25, 1.5²) then 1001 N(0, 1), and the state after them. */
+#define T_GOLD_FILL_GAUSS 0xac392a010c8b8d47ULL
+#define T_GOLD_FILL_GAUSS_STATE 0xa49860fd033bbb59ULL
 
 static int t_ds_same(const sam_dataset *a, const sam_dataset *b) {
     if (a->n != b->n || a->dim != b->dim || a->patches != b->patches || a->classes != b->classes) return 0;
@@ -1046,6 +1050,28 @@ static void test_data_coef_bad_input(void) {
     sam_ctx_free(&ctx);
 }
 
+/* The Gaussian stream is pinned bit for bit on every ISA and platform (it
+ * draws Rand-SAM directions, initial weights and sharpness probes). */
+static void test_data_fill_gauss_golden(void) {
+    enum { NG = 100000 };
+    float *f = t_alloc_off(NG);
+    sam_ctx ctx;
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        sam_rng r;
+        uint64_t h;
+        sam_rng_seed(&r, 12345, SAM_STREAM_DIRECTIONS);
+        CHECK_OK(sam_fill_gauss(&ctx, &r, NG, f, 0.25f, 1.5f));
+        h = t_data_hash(T_FNV0, NG, f);
+        CHECK_OK(sam_fill_gauss(&ctx, &r, 1001, f, 0.0f, 1.0f));
+        h = t_data_hash(h, 1001, f);
+        CHECKF(h == T_GOLD_FILL_GAUSS && r.state == T_GOLD_FILL_GAUSS_STATE, "isa %s: hash %016llx state %016llx",
+               sam_isa_name((sam_isa)isa), (unsigned long long)h, (unsigned long long)r.state);
+    }
+    sam_ctx_free(&ctx);
+    t_free_off(f);
+}
+
 static void tests_data(void) {
     RUN_TEST(test_data_chen_flip_rate);
     RUN_TEST(test_data_chen_noise_orthogonal_variance);
@@ -1055,6 +1081,7 @@ static void tests_data(void) {
     RUN_TEST(test_data_ball_radius);
     RUN_TEST(test_data_gmm_moments);
     RUN_TEST(test_data_determinism);
+    RUN_TEST(test_data_fill_gauss_golden);
     RUN_TEST(test_data_subset_stats_standardize);
     RUN_TEST(test_data_bad_input);
     RUN_TEST(test_data_idx_buffer);
