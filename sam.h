@@ -2399,9 +2399,12 @@ SAM__DEF sam_status sam_model_error(sam_ctx *ctx, const sam_model *m, const floa
  *   - A Bᵀ with M <= 4, or N <= 48 and K >= 128 (patch-conv and MLP forward,
  *     Z = X Wᵀ with few filters): dot-product kernels on the rows in place;
  *   - M == 1 with B untransposed (a batch of one): a row kernel streams B.
- * Two more AVX2-only choices (NEON keeps its general paths for them):
+ * More AVX2-only choices (NEON keeps its general paths for them):
  *   - A Bᵀ with M >= 64, 32 < N <= 40, K >= 128 (CNN forward, 40 filters):
  *     the narrow-B kernel, B packed per kc block and A read in place;
+ *   - Aᵀ B with M >= 64, N <= 48 padding less in 6-row tiles, 24 <= K <= 256
+ *     (MLP weight gradient, N = d = 30): Cᵀ = Bᵀ A with A read in place,
+ *     transposed out through a small buffer;
  *   - B untransposed, M <= 24 where 4-row tiles pad less than 6-row ones
  *     (CNN weight gradient, M = 20 filters): the 4×24 tile.
  * The scalar ISA always takes the packed path: it is the specification.
@@ -3240,6 +3243,89 @@ static const sam__gemm_cfg sam__gemm_cfg_avx2s = {
 #define SAM__GEMM_AVX2S_PATH(M, tb)                                                                           \
     ((tb) == SAM_NO_TRANS && (M) <= 24 && sam__round_up((M), SAM__GEMM_MR_AVX2S) < sam__round_up((M), SAM__GEMM_MR_AVX2))
 
+/* ---- AVX2 transposed-C path: Aᵀ B with few columns of C -------------------- *
+ * The MLP weight gradient dW = dZᵀ X (M = width 500, N = d 30, K = batch 100)
+ * pads 30 columns to two 16-wide panels (the second one through the masked
+ * store) and packs all of A. Its transpose Cᵀ = Bᵀ A has N = 30 rows, five
+ * 6-row tiles exactly, and A (stored K×M) is already a row-major K×M operand
+ * that the micro-kernel reads in place (bk = lda), as direct_b does. So per
+ * 16 columns of A (16 rows of C): five 6×16 tiles into a small buffer T
+ * (alpha 1, beta 0: T is the k-ascending FMA chain itself), then 8×8
+ * register transposes write C = alpha Tᵀ + beta C with the kernel's own
+ * store arithmetic. Only Bᵀ (N×K, 12 KB) is packed, once. One kc block
+ * (K <= 256) so T needs no accumulation. NEON keeps its general path. */
+#define SAM__GEMM_TC_MAXN 48
+#define SAM__GEMM_TC_KC 256
+/* When: A transposed and B not, N <= 48 with 6-row tiles padding N less
+ * than 16-wide panels do, M >= 64, 24 <= K <= 256 (one kc block). Measured
+ * on AVX2 against the packed path, TN 500×30×K: K = 100 60 -> 73 GF/s
+ * (OpenBLAS Haswell 59), K = 256 63 -> 76, K = 24 57 -> 58; below K = 24
+ * the transposes cost more than the FMAs (K = 1: 10.4 -> 6.6). TN 500×12×100
+ * 42 -> 68, 64×30×100 44 -> 72. */
+#ifndef SAM__GEMM_TC_PATH
+#define SAM__GEMM_TC_PATH(ta, tb, M, N, K)                                                                \
+    ((ta) == SAM_TRANS && (tb) == SAM_NO_TRANS && (N) <= SAM__GEMM_TC_MAXN && (M) >= 64 && (K) >= 24 &&    \
+     (K) <= SAM__GEMM_TC_KC && sam__round_up((N), SAM__GEMM_MR_AVX2) < sam__round_up((N), SAM__GEMM_NR_AVX2))
+#endif
+
+/* Floats of its workspace: packed Bᵀ (6-row panels), one zero-padded 16-wide
+ * panel of A for the ragged last columns, and T (rows rounded to 8). */
+static size_t sam__gemm_tc_ws_floats(size_t N, size_t K) {
+    return sam__round_up(sam__round_up(N, SAM__GEMM_MR_AVX2) * K, 16) + sam__round_up(K * SAM__GEMM_NR_AVX2, 16) +
+           sam__round_up(sam__round_up(N, SAM__GEMM_MR_AVX2), 8) * SAM__GEMM_NR_AVX2;
+}
+
+#if SAM__HAS_AVX2
+SAM__AVX2 static void sam__gemm_tc_path_avx2(size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                                             const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                                             float *ws) {
+    const size_t n6 = sam__round_up(N, SAM__GEMM_MR_AVX2), n8 = sam__round_up(n6, 8);
+    float *ap = ws, *bp = ap + sam__round_up(n6 * K, 16), *t = bp + sam__round_up(K * SAM__GEMM_NR_AVX2, 16);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    size_t jr, ir, j0, i0, k;
+    sam__gemm_pack_a_f32_avx2(SAM_TRANS, N, K, B, ldb, ap); /* op(B)ᵀ: rows past N zero */
+    for (k = n6 * SAM__GEMM_NR_AVX2; k < n8 * SAM__GEMM_NR_AVX2; k++) t[k] = 0.0f; /* never stored, read by the transposes */
+    for (jr = 0; jr < M; jr += SAM__GEMM_NR_AVX2) {
+        size_t m = sam__min_sz(SAM__GEMM_NR_AVX2, M - jr), bk = lda;
+        const float *b = A + jr;
+        if (m < SAM__GEMM_NR_AVX2) { /* the ragged last panel is packed, zero-padded */
+            sam__gemm_pack_b_f32_avx2(SAM_NO_TRANS, K, m, A + jr, lda, bp);
+            b = bp;
+            bk = SAM__GEMM_NR_AVX2;
+        }
+        for (ir = 0; ir < n6; ir += SAM__GEMM_MR_AVX2)
+            sam__gemm_ukr_f32_avx2(K, 1.0f, ap + ir * K, b, bk, 0.0f, t + ir * SAM__GEMM_NR_AVX2, SAM__GEMM_NR_AVX2,
+                                   SAM__GEMM_MR_AVX2, SAM__GEMM_NR_AVX2);
+        /* C[jr + i][j] = alpha T[j][i] + beta C[jr + i][j], 8×8 blocks */
+        for (j0 = 0; j0 < N; j0 += 8) {
+            const __m256i msk = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(N - j0)), lane);
+            const int full = j0 + 8 <= N;
+            for (i0 = 0; i0 < m; i0 += 8) {
+                const float *q = t + j0 * SAM__GEMM_NR_AVX2 + i0;
+                __m256 x[8];
+                size_t r, nr = sam__min_sz(8, m - i0);
+                x[0] = _mm256_loadu_ps(q); x[1] = _mm256_loadu_ps(q + 16); x[2] = _mm256_loadu_ps(q + 32);
+                x[3] = _mm256_loadu_ps(q + 48); x[4] = _mm256_loadu_ps(q + 64); x[5] = _mm256_loadu_ps(q + 80);
+                x[6] = _mm256_loadu_ps(q + 96); x[7] = _mm256_loadu_ps(q + 112);
+                SAM__TRANSPOSE8_AVX2(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]);
+                for (r = 0; r < nr; r++) {
+                    float *c = C + (jr + i0 + r) * ldc + j0;
+                    if (full) {
+                        if (beta == 0.0f) _mm256_storeu_ps(c, _mm256_mul_ps(va, x[r]));
+                        else _mm256_storeu_ps(c, _mm256_fmadd_ps(va, x[r], _mm256_mul_ps(vb, _mm256_loadu_ps(c))));
+                    } else {
+                        __m256 y = _mm256_mul_ps(va, x[r]);
+                        if (beta != 0.0f) y = _mm256_fmadd_ps(va, x[r], _mm256_mul_ps(vb, _mm256_maskload_ps(c, msk)));
+                        _mm256_maskstore_ps(c, msk, y);
+                    }
+                }
+            }
+        }
+    }
+}
+#endif
+
 
 
 /* Floats of the A block and the B block (64-byte rounded) for one ISA. */
@@ -3284,6 +3370,13 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
         st = sam__workspace(ctx, SAM__GEMM_NB_KC * SAM__GEMM_NB_AVX2 * sizeof(float), &ws, "sam_sgemm");
         if (st != SAM_OK) return st;
         sam__gemm_nb_path_avx2(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, (float *)ws);
+        return SAM_OK;
+    }
+    /* Aᵀ B with few columns of C (AVX2): compute Cᵀ = Bᵀ A, see above. */
+    if (ctx->isa == SAM_ISA_AVX2 && SAM__GEMM_TC_PATH(ta, tb, M, N, K)) {
+        st = sam__workspace(ctx, sam__gemm_tc_ws_floats(N, K) * sizeof(float), &ws, "sam_sgemm");
+        if (st != SAM_OK) return st;
+        sam__gemm_tc_path_avx2(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, (float *)ws);
         return SAM_OK;
     }
 #endif
@@ -3349,6 +3442,10 @@ SAM__DEF size_t sam_sgemm_workspace_bytes(size_t M, size_t N, size_t K) {
     }
     sam__gemm_ws_floats(&sam__gemm_cfg_avx2s, M, N, K, &na, &nb); /* the AVX2 few-rows tile */
     if ((na + nb) * sizeof(float) > best) best = (na + nb) * sizeof(float);
+    if (N <= SAM__GEMM_TC_MAXN) { /* the AVX2 transposed-C path */
+        size_t tc = sam__gemm_tc_ws_floats(N, sam__min_sz(K, SAM__GEMM_TC_KC)) * sizeof(float);
+        if (tc > best) best = tc;
+    }
     return best;
 }
 

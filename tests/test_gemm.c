@@ -490,6 +490,95 @@ static void test_sgemm_avx2_narrow_b(void) {
     }
 }
 
+/* The AVX2 transposed-C path for Aᵀ B with few columns (MLP weight gradient,
+ * 500×30×100): M around 64 and with a ragged last 16-row panel, N at every
+ * 6-row padding inside the condition and just outside it (47, 48, 49), K at
+ * both ends (24, 256) and outside (23, 257), beta = 0 over NaN and beta ≠ 0,
+ * padded leading dimensions. Other ISAs run the same cases on their own
+ * paths. On AVX2 the result must be bit-identical to the packed 6×16 path
+ * (same k-ascending FMA chain, same store arithmetic), run here on slices of
+ * 40 rows of C, which are below the path's M >= 64. */
+static void test_sgemm_avx2_tc(void) {
+    static const size_t ms[] = {64, 65, 71, 100, 500};
+    static const size_t ns[] = {1, 5, 7, 12, 17, 30, 31, 41, 42, 47, 48, 49};
+    static const size_t ks[] = {23, 24, 100, 256, 257};
+    sam_ctx ctx;
+    tg_case c;
+    unsigned seed = 1200;
+    size_t im, in, ik;
+    CHECK(SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 500, 30, 100));
+    CHECK(SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 64, 1, 24) && SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 64, 42, 256));
+    CHECK(!SAM__GEMM_TC_PATH(SAM_NO_TRANS, SAM_NO_TRANS, 500, 30, 100) &&
+          !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_TRANS, 500, 30, 100) && !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 63, 30, 100) &&
+          !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 500, 30, 23) &&
+          !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 500, 30, 257) &&
+          !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 500, 47, 100) &&
+          !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 500, 49, 100) &&
+          !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 500, 16, 100));
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (im = 0; im < sizeof ms / sizeof ms[0]; im++)
+            for (in = 0; in < sizeof ns / sizeof ns[0]; in++) {
+                ik = (im + in) % (sizeof ks / sizeof ks[0]);
+                if (ms[im] == 500 && ks[ik] > 100) ik = 2; /* keep the double reference quick */
+                tg_set(&c, 1, 0, ms[im], ns[in], ks[ik], (im + in) % 3, in & 1 ? -0.5f : 1.0f, (im + in) & 2 ? 0.0f : 0.75f);
+                tg_run(&ctx, &c, seed++);
+            }
+    }
+    sam_ctx_free(&ctx);
+    if (sam_isa_supported(SAM_ISA_AVX2)) {
+        static const size_t cs[][3] = {{500, 30, 100}, {71, 17, 24}, {100, 41, 256}, {65, 1, 37}};
+        size_t i, r;
+        sam_ctx_init(&ctx, NULL);
+        CHECK_OK(sam_ctx_set_isa(&ctx, SAM_ISA_AVX2));
+        for (i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            float beta;
+            for (beta = 0.0f; beta <= 0.5f; beta += 0.5f) {
+                tg_bufs b;
+                float *whole;
+                tg_set(&c, 1, 0, cs[i][0], cs[i][1], cs[i][2], i % 3, 1.25f, beta);
+                tg_alloc(&c, &b, seed++);
+                CHECK(SAM__GEMM_TC_PATH(c.ta, c.tb, c.M, c.N, c.K));
+                CHECK_OK(sam_sgemm(&ctx, c.ta, c.tb, c.M, c.N, c.K, c.alpha, b.A, c.lda, b.B, c.ldb, c.beta, b.C,
+                                   c.ldc));
+                CHECK(tg_check(&c, &b, "avx2 transposed-C") == 0);
+                whole = (float *)malloc(b.nc * sizeof(float));
+                memcpy(whole, b.C, b.nc * sizeof(float));
+                memcpy(b.C, b.C0, b.nc * sizeof(float));
+                for (r = 0; r < c.M; r += 40) /* 40-row slices: the packed path */
+                    CHECK_OK(sam_sgemm(&ctx, c.ta, c.tb, sam__min_sz(40, c.M - r), c.N, c.K, c.alpha, b.A + r, c.lda,
+                                       b.B, c.ldb, c.beta, b.C + r * c.ldc, c.ldc));
+                CHECKF(memcmp(whole, b.C, b.nc * sizeof(float)) == 0,
+                       "transposed-C vs packed path M=%zu N=%zu K=%zu beta=%g: not bit-identical", c.M, c.N, c.K,
+                       (double)beta);
+                free(whole);
+                tg_free(&b);
+            }
+        }
+        sam_ctx_free(&ctx);
+    }
+    {
+        /* a fixed workspace of exactly sam_sgemm_workspace_bytes suffices */
+        static const size_t ws_cases[][3] = {{64, 1, 24}, {64, 42, 256}, {500, 30, 100}};
+        size_t i;
+        for (i = 0; i < sizeof ws_cases / sizeof ws_cases[0]; i++) {
+            size_t need = sam_sgemm_workspace_bytes(ws_cases[i][0], ws_cases[i][1], ws_cases[i][2]);
+            unsigned char *mem = (unsigned char *)malloc(need + 64);
+            CHECK(need >= sam__gemm_tc_ws_floats(ws_cases[i][1], ws_cases[i][2]) * sizeof(float));
+            sam_ctx_init(&ctx, NULL);
+            CHECK_OK(sam_ctx_set_workspace(&ctx, mem + 64 - ((uintptr_t)mem & 63), need));
+            tg_set(&c, 1, 0, ws_cases[i][0], ws_cases[i][1], ws_cases[i][2], 1, 1.0f, 0.0f);
+            FOR_EACH_ISA(ctx, isa) {
+                (void)isa;
+                tg_run(&ctx, &c, seed++);
+            }
+            sam_ctx_free(&ctx);
+            free(mem);
+        }
+    }
+}
+
 /* A fixed workspace: too small → SAM_ERR_WORKSPACE with C untouched; exactly
  * sam_sgemm_workspace_bytes → works without allocating. */
 static void test_sgemm_workspace(void) {
@@ -699,6 +788,7 @@ static void tests_gemm(void) {
     RUN_TEST(test_sgemm_kernels_direct);
     RUN_TEST(test_sgemm_avx2_4x24);
     RUN_TEST(test_sgemm_avx2_narrow_b);
+    RUN_TEST(test_sgemm_avx2_tc);
     RUN_TEST(test_sgemm_workspace);
     RUN_TEST(test_sgemm_bad_input);
     RUN_TEST(test_patch_conv);
