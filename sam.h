@@ -2879,15 +2879,100 @@ static void sam__gemm_dot_path(const sam_ctx *ctx, size_t M, size_t N, size_t K,
  * kernels re-read every A row once per 3 filters and end each dot product with
  * a horizontal sum; the packed path pads 40 columns to 48 and packs all of A.
  * Here B (40×kc, tiny) is packed once per kc block into [k][40] (zero columns
- * past N), A is read in place, two rows at a time: per k 5 loads of the packed
- * B row + 2 broadcasts of A[i][k], A[i+1][k] for 10 FMAs; 10 accumulators + 5
- * B + 1 broadcast = 16 ymm. Each C element is a k-ascending FMA chain within a
- * kc block, blocks accumulate in order (beta = 1 after the first). NEON takes
- * the dot path for these shapes. */
+ * past N; 8×8 transposes), A is read in place, two rows at a time: per k 5
+ * loads of the packed B row + 2 broadcasts of A[i][k], A[i+1][k] for 10
+ * FMAs; 10 accumulators + 5 B + 1 broadcast = 16 ymm. Each C element is a
+ * k-ascending FMA chain within a kc block, blocks accumulate in order (beta =
+ * 1 after the first). NEON takes the dot path for these shapes.
+ * Measured (NT 400×40×2000, OpenBLAS Haswell 68 GF/s): 70 GF/s with a scalar
+ * B pack, masked C stores and B folded into the FMAs as memory operands (12
+ * loads per k); 76 with the transposing pack, plain stores of whole rows and
+ * B kept in registers. The k loop then runs at ~85 % of the FMA peak: 10
+ * chains are just the 5-cycle latency × 2 ports, and 20 µops per k fill the
+ * 4-wide front end (unrolling by two measured slower, 65). */
 #define SAM__GEMM_NB_AVX2 40
 #define SAM__GEMM_NB_KC 128 /* 128·40·4 B = 20 KB of packed B: L1 (256 measured no faster) */
 /* When (measured on AVX2, NT 400×40×2000): N in (32, 40], many rows, K long. */
 #define SAM__GEMM_NB_PATH(M, N, K) ((N) > 32 && (N) <= SAM__GEMM_NB_AVX2 && (M) >= 64 && (K) >= 128)
+
+#if SAM__HAS_AVX2
+/* In: r0..r7 rows of 8. Out: o_k = (r0[k], r1[k], ..., r7[k]), k = 0..7. */
+#define SAM__TRANSPOSE8_AVX2(r0, r1, r2, r3, r4, r5, r6, r7)                                            \
+    do {                                                                                                \
+        __m256 t0_ = _mm256_unpacklo_ps(r0, r1), t1_ = _mm256_unpackhi_ps(r0, r1);                      \
+        __m256 t2_ = _mm256_unpacklo_ps(r2, r3), t3_ = _mm256_unpackhi_ps(r2, r3);                      \
+        __m256 t4_ = _mm256_unpacklo_ps(r4, r5), t5_ = _mm256_unpackhi_ps(r4, r5);                      \
+        __m256 t6_ = _mm256_unpacklo_ps(r6, r7), t7_ = _mm256_unpackhi_ps(r6, r7);                      \
+        __m256 s0_ = _mm256_shuffle_ps(t0_, t2_, 0x44), s1_ = _mm256_shuffle_ps(t0_, t2_, 0xEE);        \
+        __m256 s2_ = _mm256_shuffle_ps(t1_, t3_, 0x44), s3_ = _mm256_shuffle_ps(t1_, t3_, 0xEE);        \
+        __m256 s4_ = _mm256_shuffle_ps(t4_, t6_, 0x44), s5_ = _mm256_shuffle_ps(t4_, t6_, 0xEE);        \
+        __m256 s6_ = _mm256_shuffle_ps(t5_, t7_, 0x44), s7_ = _mm256_shuffle_ps(t5_, t7_, 0xEE);        \
+        r0 = _mm256_permute2f128_ps(s0_, s4_, 0x20); r1 = _mm256_permute2f128_ps(s1_, s5_, 0x20);       \
+        r2 = _mm256_permute2f128_ps(s2_, s6_, 0x20); r3 = _mm256_permute2f128_ps(s3_, s7_, 0x20);       \
+        r4 = _mm256_permute2f128_ps(s0_, s4_, 0x31); r5 = _mm256_permute2f128_ps(s1_, s5_, 0x31);       \
+        r6 = _mm256_permute2f128_ps(s2_, s6_, 0x31); r7 = _mm256_permute2f128_ps(s3_, s7_, 0x31);       \
+    } while (0)
+
+/* Bp ← op(B)[0:kb, 0:nb] for B stored transposed (row j = b + j·ldb holds
+ * op(B)[·][j]), as ceil(nb/nr) panels [k][nr] (nr a multiple of 8), columns
+ * past nb zero: 8 rows
+ * × 8 k per register transpose. At the k tail a row's 8-float load runs on
+ * into the gap and the next row (valid memory: row j + 1 exists, ldb >= 8);
+ * those lanes land in transposed outputs past kb, which are not stored. The
+ * last row and groups past nb load under a lane mask or as zeros. */
+SAM__AVX2 static void sam__gemm_pack_bt_f32_avx2(size_t nr, size_t kb, size_t nb, const float *b, size_t ldb,
+                                                float *bp) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    size_t jr, g, k0, r, t;
+    for (jr = 0; jr < nb; jr += nr, bp += nr * kb)
+        for (g = 0; g < nr; g += 8) {
+            const float *q = b + (jr + g) * ldb;
+            float *o = bp + g;
+            if (jr + g + 8 < nb && ldb >= 8) { /* rows jr+g .. +7 all have a next row */
+                for (k0 = 0; k0 < kb; k0 += 8, q += 8) {
+                    __m256 x0 = _mm256_loadu_ps(q), x1 = _mm256_loadu_ps(q + ldb);
+                    __m256 x2 = _mm256_loadu_ps(q + 2 * ldb), x3 = _mm256_loadu_ps(q + 3 * ldb);
+                    __m256 x4 = _mm256_loadu_ps(q + 4 * ldb), x5 = _mm256_loadu_ps(q + 5 * ldb);
+                    __m256 x6 = _mm256_loadu_ps(q + 6 * ldb), x7 = _mm256_loadu_ps(q + 7 * ldb);
+                    SAM__TRANSPOSE8_AVX2(x0, x1, x2, x3, x4, x5, x6, x7);
+                    if (k0 + 8 <= kb) {
+                        _mm256_storeu_ps(o + (k0 + 0) * nr, x0);
+                        _mm256_storeu_ps(o + (k0 + 1) * nr, x1);
+                        _mm256_storeu_ps(o + (k0 + 2) * nr, x2);
+                        _mm256_storeu_ps(o + (k0 + 3) * nr, x3);
+                        _mm256_storeu_ps(o + (k0 + 4) * nr, x4);
+                        _mm256_storeu_ps(o + (k0 + 5) * nr, x5);
+                        _mm256_storeu_ps(o + (k0 + 6) * nr, x6);
+                        _mm256_storeu_ps(o + (k0 + 7) * nr, x7);
+                    } else {
+                        __m256 x[8];
+                        x[0] = x0; x[1] = x1; x[2] = x2; x[3] = x3; x[4] = x4; x[5] = x5; x[6] = x6; x[7] = x7;
+                        for (t = 0; k0 + t < kb; t++) _mm256_storeu_ps(o + (k0 + t) * nr, x[t]);
+                    }
+                }
+            } else {
+                for (k0 = 0; k0 < kb; k0 += 8) {
+                    const size_t kw = sam__min_sz(8, kb - k0);
+                    const __m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)kw), lane);
+                    __m256 x[8];
+                    for (r = 0; r < 8; r++)
+                        x[r] = jr + g + r < nb ? _mm256_maskload_ps(q + r * ldb + k0, mk) : _mm256_setzero_ps();
+                    SAM__TRANSPOSE8_AVX2(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]);
+                    for (t = 0; t < kw; t++) _mm256_storeu_ps(o + (k0 + t) * nr, x[t]);
+                }
+            }
+        }
+}
+#endif
+
+/* Keep a loaded vector in a register: without this gcc folds each load of
+ * the packed B row into both FMAs that use it (memory operands), 12 loads
+ * per k for 2 load ports, which capped the kernel at 5/6 of the FMA rate. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SAM__IN_REG(v) __asm__("" : "+x"(v))
+#else
+#define SAM__IN_REG(v) (void)0
+#endif
 
 #if SAM__HAS_AVX2
 /* c[i][0:n] = alpha Σ_k a_i[k] bp[k][0:n] + beta c[i][0:n] for i < m <= 2
@@ -2902,8 +2987,9 @@ SAM__AVX2 static void sam__gemm_nb_f32_avx2(size_t kc, float alpha, const float 
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     size_t k, i, v;
     for (k = 0; k < kc; k++, bp += SAM__GEMM_NB_AVX2) {
-        b0 = _mm256_load_ps(bp); b1 = _mm256_load_ps(bp + 8); b2 = _mm256_load_ps(bp + 16);
-        b3 = _mm256_load_ps(bp + 24); b4 = _mm256_load_ps(bp + 32);
+        b0 = _mm256_loadu_ps(bp); b1 = _mm256_loadu_ps(bp + 8); b2 = _mm256_loadu_ps(bp + 16); /* fixed */
+        b3 = _mm256_loadu_ps(bp + 24); b4 = _mm256_loadu_ps(bp + 32); /* workspaces may be unaligned */
+        SAM__IN_REG(b0); SAM__IN_REG(b1); SAM__IN_REG(b2); SAM__IN_REG(b3); SAM__IN_REG(b4);
         x = _mm256_broadcast_ss(a0 + k);
         s00 = _mm256_fmadd_ps(x, b0, s00); s01 = _mm256_fmadd_ps(x, b1, s01); s02 = _mm256_fmadd_ps(x, b2, s02);
         s03 = _mm256_fmadd_ps(x, b3, s03); s04 = _mm256_fmadd_ps(x, b4, s04);
@@ -2915,6 +3001,16 @@ SAM__AVX2 static void sam__gemm_nb_f32_avx2(size_t kc, float alpha, const float 
     vb = _mm256_set1_ps(beta);
     acc[0] = s00; acc[1] = s01; acc[2] = s02; acc[3] = s03; acc[4] = s04;
     acc[5] = s10; acc[6] = s11; acc[7] = s12; acc[8] = s13; acc[9] = s14;
+    if (n == SAM__GEMM_NB_AVX2) { /* whole rows: plain loads and stores (masked ones cost 2-4 µops) */
+        for (i = 0; i < m; i++)
+            for (v = 0; v < 5; v++) {
+                float *q = c + i * ldc + 8 * v;
+                __m256 y = _mm256_mul_ps(va, acc[5 * i + v]);
+                if (beta != 0.0f) y = _mm256_fmadd_ps(va, acc[5 * i + v], _mm256_mul_ps(vb, _mm256_loadu_ps(q)));
+                _mm256_storeu_ps(q, y);
+            }
+        return;
+    }
     for (v = 0; v < 5; v++) msk[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8 * (int)v), lane);
     for (i = 0; i < m; i++)
         for (v = 0; v < 5; v++) {
@@ -2928,13 +3024,11 @@ SAM__AVX2 static void sam__gemm_nb_f32_avx2(size_t kc, float alpha, const float 
 /* The driver: B (N×K, stored transposed) packed per kc block into ws. */
 SAM__AVX2 static void sam__gemm_nb_path_avx2(size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
                                              const float *B, size_t ldb, float beta, float *C, size_t ldc, float *bp) {
-    size_t pc, i, j, k;
+    size_t pc, i;
     for (pc = 0; pc < K; pc += SAM__GEMM_NB_KC) {
         size_t kb = sam__min_sz(SAM__GEMM_NB_KC, K - pc);
         float beta_p = pc == 0 ? beta : 1.0f;
-        for (k = 0; k < kb; k++)
-            for (j = 0; j < SAM__GEMM_NB_AVX2; j++)
-                bp[k * SAM__GEMM_NB_AVX2 + j] = j < N ? B[j * ldb + pc + k] : 0.0f;
+        sam__gemm_pack_bt_f32_avx2(SAM__GEMM_NB_AVX2, kb, N, B + pc, ldb, bp);
         for (i = 0; i < M; i += 2)
             sam__gemm_nb_f32_avx2(kb, alpha, A + i * lda + pc, lda, bp, beta_p, C + i * ldc, ldc,
                                   sam__min_sz(2, M - i), N);
@@ -3108,23 +3202,6 @@ static void sam__gemm_pack_b_f32_scalar(sam_transpose tb, size_t kb, size_t nb, 
 }
 
 #if SAM__HAS_AVX2
-/* In: r0..r7 rows of 8. Out: o_k = (r0[k], r1[k], ..., r7[k]), k = 0..7. */
-#define SAM__TRANSPOSE8_AVX2(r0, r1, r2, r3, r4, r5, r6, r7)                                            \
-    do {                                                                                                \
-        __m256 t0_ = _mm256_unpacklo_ps(r0, r1), t1_ = _mm256_unpackhi_ps(r0, r1);                      \
-        __m256 t2_ = _mm256_unpacklo_ps(r2, r3), t3_ = _mm256_unpackhi_ps(r2, r3);                      \
-        __m256 t4_ = _mm256_unpacklo_ps(r4, r5), t5_ = _mm256_unpackhi_ps(r4, r5);                      \
-        __m256 t6_ = _mm256_unpacklo_ps(r6, r7), t7_ = _mm256_unpackhi_ps(r6, r7);                      \
-        __m256 s0_ = _mm256_shuffle_ps(t0_, t2_, 0x44), s1_ = _mm256_shuffle_ps(t0_, t2_, 0xEE);        \
-        __m256 s2_ = _mm256_shuffle_ps(t1_, t3_, 0x44), s3_ = _mm256_shuffle_ps(t1_, t3_, 0xEE);        \
-        __m256 s4_ = _mm256_shuffle_ps(t4_, t6_, 0x44), s5_ = _mm256_shuffle_ps(t4_, t6_, 0xEE);        \
-        __m256 s6_ = _mm256_shuffle_ps(t5_, t7_, 0x44), s7_ = _mm256_shuffle_ps(t5_, t7_, 0xEE);        \
-        r0 = _mm256_permute2f128_ps(s0_, s4_, 0x20); r1 = _mm256_permute2f128_ps(s1_, s5_, 0x20);       \
-        r2 = _mm256_permute2f128_ps(s2_, s6_, 0x20); r3 = _mm256_permute2f128_ps(s3_, s7_, 0x20);       \
-        r4 = _mm256_permute2f128_ps(s0_, s4_, 0x31); r5 = _mm256_permute2f128_ps(s1_, s5_, 0x31);       \
-        r6 = _mm256_permute2f128_ps(s2_, s6_, 0x31); r7 = _mm256_permute2f128_ps(s3_, s7_, 0x31);       \
-    } while (0)
-
 /* A untransposed, 6-row panels: 8 k at a time, rows 6 and 7 of the transpose
  * are zero and masked off at the store (6 lanes), so nothing is written past
  * the 6·kb floats of the panel. */
@@ -3416,55 +3493,6 @@ SAM__AVX2 static void sam__gemm_ukr4x24a_f32_avx2(size_t kc, float alpha, const 
     }
 }
 
-/* Bp ← op(B)[0:kb, 0:nb] for B stored transposed (row j = b + j·ldb holds
- * op(B)[·][j]), as ceil(nb/24) panels [k][24], columns past nb zero: 8 rows
- * × 8 k per register transpose. At the k tail a row's 8-float load runs on
- * into the gap and the next row (valid memory: row j + 1 exists, ldb >= 8);
- * those lanes land in transposed outputs past kb, which are not stored. The
- * last row and groups past nb load under a lane mask or as zeros. */
-SAM__AVX2 static void sam__gemm_pack_bt24_f32_avx2(size_t kb, size_t nb, const float *b, size_t ldb, float *bp) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    size_t jr, g, k0, r, t;
-    for (jr = 0; jr < nb; jr += SAM__GEMM_NR_AVX2S, bp += SAM__GEMM_NR_AVX2S * kb)
-        for (g = 0; g < SAM__GEMM_NR_AVX2S; g += 8) {
-            const float *q = b + (jr + g) * ldb;
-            float *o = bp + g;
-            if (jr + g + 8 < nb && ldb >= 8) { /* rows jr+g .. +7 all have a next row */
-                for (k0 = 0; k0 < kb; k0 += 8, q += 8) {
-                    __m256 x0 = _mm256_loadu_ps(q), x1 = _mm256_loadu_ps(q + ldb);
-                    __m256 x2 = _mm256_loadu_ps(q + 2 * ldb), x3 = _mm256_loadu_ps(q + 3 * ldb);
-                    __m256 x4 = _mm256_loadu_ps(q + 4 * ldb), x5 = _mm256_loadu_ps(q + 5 * ldb);
-                    __m256 x6 = _mm256_loadu_ps(q + 6 * ldb), x7 = _mm256_loadu_ps(q + 7 * ldb);
-                    SAM__TRANSPOSE8_AVX2(x0, x1, x2, x3, x4, x5, x6, x7);
-                    if (k0 + 8 <= kb) {
-                        _mm256_storeu_ps(o + (k0 + 0) * SAM__GEMM_NR_AVX2S, x0);
-                        _mm256_storeu_ps(o + (k0 + 1) * SAM__GEMM_NR_AVX2S, x1);
-                        _mm256_storeu_ps(o + (k0 + 2) * SAM__GEMM_NR_AVX2S, x2);
-                        _mm256_storeu_ps(o + (k0 + 3) * SAM__GEMM_NR_AVX2S, x3);
-                        _mm256_storeu_ps(o + (k0 + 4) * SAM__GEMM_NR_AVX2S, x4);
-                        _mm256_storeu_ps(o + (k0 + 5) * SAM__GEMM_NR_AVX2S, x5);
-                        _mm256_storeu_ps(o + (k0 + 6) * SAM__GEMM_NR_AVX2S, x6);
-                        _mm256_storeu_ps(o + (k0 + 7) * SAM__GEMM_NR_AVX2S, x7);
-                    } else {
-                        __m256 x[8];
-                        x[0] = x0; x[1] = x1; x[2] = x2; x[3] = x3; x[4] = x4; x[5] = x5; x[6] = x6; x[7] = x7;
-                        for (t = 0; k0 + t < kb; t++) _mm256_storeu_ps(o + (k0 + t) * SAM__GEMM_NR_AVX2S, x[t]);
-                    }
-                }
-            } else {
-                for (k0 = 0; k0 < kb; k0 += 8) {
-                    const size_t kw = sam__min_sz(8, kb - k0);
-                    const __m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)kw), lane);
-                    __m256 x[8];
-                    for (r = 0; r < 8; r++)
-                        x[r] = jr + g + r < nb ? _mm256_maskload_ps(q + r * ldb + k0, mk) : _mm256_setzero_ps();
-                    SAM__TRANSPOSE8_AVX2(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]);
-                    for (t = 0; t < kw; t++) _mm256_storeu_ps(o + (k0 + t) * SAM__GEMM_NR_AVX2S, x[t]);
-                }
-            }
-        }
-}
-
 /* The driver: Bᵀ packed SAM__GEMM_NT_NC columns by SAM__GEMM_NT_KC k at a
  * time into bp; later k blocks accumulate (beta = 1). */
 SAM__AVX2 static void sam__gemm_nt_path_avx2(size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
@@ -3476,7 +3504,7 @@ SAM__AVX2 static void sam__gemm_nt_path_avx2(size_t M, size_t N, size_t K, float
         for (pc = 0; pc < K; pc += SAM__GEMM_NT_KC) {
             size_t kb = sam__min_sz(SAM__GEMM_NT_KC, K - pc);
             float beta_p = pc == 0 ? beta : 1.0f;
-            sam__gemm_pack_bt24_f32_avx2(kb, ncb, B + jc * ldb + pc, ldb, bp);
+            sam__gemm_pack_bt_f32_avx2(SAM__GEMM_NR_AVX2S, kb, ncb, B + jc * ldb + pc, ldb, bp);
             for (jr = 0; jr < ncb; jr += SAM__GEMM_NR_AVX2S)
                 for (ir = 0; ir < M; ir += SAM__GEMM_MR_AVX2S)
                     sam__gemm_ukr4x24a_f32_avx2(kb, alpha, A + ir * lda + pc, lda, bp + jr * kb, beta_p,
