@@ -2896,6 +2896,17 @@ static void sam__gemm_dot_path(const sam_ctx *ctx, size_t M, size_t N, size_t K,
 #define SAM__GEMM_NB_PATH(M, N, K) ((N) > 32 && (N) <= SAM__GEMM_NB_AVX2 && (M) >= 64 && (K) >= 128)
 
 #if SAM__HAS_AVX2
+/* Keep a loaded vector in a register. Without it gcc folds a load into every
+ * instruction that uses the value (memory operands): in the narrow-B kernel
+ * each B vector into both FMAs, 12 loads per k for 2 load ports, which
+ * capped it at 5/6 of the FMA rate; in the transposing packer each row into
+ * two shuffles. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SAM__IN_REG(v) __asm__("" : "+x"(v))
+#else
+#define SAM__IN_REG(v) (void)0
+#endif
+
 /* In: r0..r7 rows of 8. Out: o_k = (r0[k], r1[k], ..., r7[k]), k = 0..7. */
 #define SAM__TRANSPOSE8_AVX2(r0, r1, r2, r3, r4, r5, r6, r7)                                            \
     do {                                                                                                \
@@ -2929,27 +2940,33 @@ SAM__AVX2 static void sam__gemm_pack_bt_f32_avx2(size_t nr, size_t kb, size_t nb
             const float *q = b + (jr + g) * ldb;
             float *o = bp + g;
             if (jr + g + 8 < nb && ldb >= 8) { /* rows jr+g .. +7 all have a next row */
-                for (k0 = 0; k0 < kb; k0 += 8, q += 8) {
-                    __m256 x0 = _mm256_loadu_ps(q), x1 = _mm256_loadu_ps(q + ldb);
-                    __m256 x2 = _mm256_loadu_ps(q + 2 * ldb), x3 = _mm256_loadu_ps(q + 3 * ldb);
-                    __m256 x4 = _mm256_loadu_ps(q + 4 * ldb), x5 = _mm256_loadu_ps(q + 5 * ldb);
-                    __m256 x6 = _mm256_loadu_ps(q + 6 * ldb), x7 = _mm256_loadu_ps(q + 7 * ldb);
-                    SAM__TRANSPOSE8_AVX2(x0, x1, x2, x3, x4, x5, x6, x7);
-                    if (k0 + 8 <= kb) {
-                        _mm256_storeu_ps(o + (k0 + 0) * nr, x0);
-                        _mm256_storeu_ps(o + (k0 + 1) * nr, x1);
-                        _mm256_storeu_ps(o + (k0 + 2) * nr, x2);
-                        _mm256_storeu_ps(o + (k0 + 3) * nr, x3);
-                        _mm256_storeu_ps(o + (k0 + 4) * nr, x4);
-                        _mm256_storeu_ps(o + (k0 + 5) * nr, x5);
-                        _mm256_storeu_ps(o + (k0 + 6) * nr, x6);
-                        _mm256_storeu_ps(o + (k0 + 7) * nr, x7);
-                    } else {
-                        __m256 x[8];
-                        x[0] = x0; x[1] = x1; x[2] = x2; x[3] = x3; x[4] = x4; x[5] = x5; x[6] = x6; x[7] = x7;
-                        for (t = 0; k0 + t < kb; t++) _mm256_storeu_ps(o + (k0 + t) * nr, x[t]);
-                    }
+                __m256 x0, x1, x2, x3, x4, x5, x6, x7;
+#define SAM__PACKT_LOAD8()                                                                              \
+    x0 = _mm256_loadu_ps(q); x1 = _mm256_loadu_ps(q + ldb); x2 = _mm256_loadu_ps(q + 2 * ldb);          \
+    x3 = _mm256_loadu_ps(q + 3 * ldb); x4 = _mm256_loadu_ps(q + 4 * ldb);                              \
+    x5 = _mm256_loadu_ps(q + 5 * ldb); x6 = _mm256_loadu_ps(q + 6 * ldb);                              \
+    x7 = _mm256_loadu_ps(q + 7 * ldb);                                                                  \
+    SAM__IN_REG(x0); SAM__IN_REG(x1); SAM__IN_REG(x2); SAM__IN_REG(x3); /* one load per row */           \
+    SAM__IN_REG(x4); SAM__IN_REG(x5); SAM__IN_REG(x6); SAM__IN_REG(x7);                                 \
+    SAM__TRANSPOSE8_AVX2(x0, x1, x2, x3, x4, x5, x6, x7)
+                for (k0 = 0; k0 + 8 <= kb; k0 += 8, q += 8, o += 8 * nr) {
+                    SAM__PACKT_LOAD8();
+                    _mm256_storeu_ps(o, x0); _mm256_storeu_ps(o + nr, x1);
+                    _mm256_storeu_ps(o + 2 * nr, x2); _mm256_storeu_ps(o + 3 * nr, x3);
+                    _mm256_storeu_ps(o + 4 * nr, x4); _mm256_storeu_ps(o + 5 * nr, x5);
+                    _mm256_storeu_ps(o + 6 * nr, x6); _mm256_storeu_ps(o + 7 * nr, x7);
                 }
+                if (k0 < kb) { /* the k tail: outputs past kb are dropped */
+                    SAM__PACKT_LOAD8();
+                    _mm256_storeu_ps(o, x0);
+                    if (k0 + 1 < kb) _mm256_storeu_ps(o + nr, x1);
+                    if (k0 + 2 < kb) _mm256_storeu_ps(o + 2 * nr, x2);
+                    if (k0 + 3 < kb) _mm256_storeu_ps(o + 3 * nr, x3);
+                    if (k0 + 4 < kb) _mm256_storeu_ps(o + 4 * nr, x4);
+                    if (k0 + 5 < kb) _mm256_storeu_ps(o + 5 * nr, x5);
+                    if (k0 + 6 < kb) _mm256_storeu_ps(o + 6 * nr, x6);
+                }
+#undef SAM__PACKT_LOAD8
             } else {
                 for (k0 = 0; k0 < kb; k0 += 8) {
                     const size_t kw = sam__min_sz(8, kb - k0);
@@ -2965,14 +2982,6 @@ SAM__AVX2 static void sam__gemm_pack_bt_f32_avx2(size_t nr, size_t kb, size_t nb
 }
 #endif
 
-/* Keep a loaded vector in a register: without this gcc folds each load of
- * the packed B row into both FMAs that use it (memory operands), 12 loads
- * per k for 2 load ports, which capped the kernel at 5/6 of the FMA rate. */
-#if defined(__GNUC__) || defined(__clang__)
-#define SAM__IN_REG(v) __asm__("" : "+x"(v))
-#else
-#define SAM__IN_REG(v) (void)0
-#endif
 
 #if SAM__HAS_AVX2
 /* c[i][0:n] = alpha Σ_k a_i[k] bp[k][0:n] + beta c[i][0:n] for i < m <= 2
