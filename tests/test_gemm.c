@@ -664,6 +664,31 @@ static void test_sgemm_avx2_nt(void) {
     }
 }
 
+/* The AVX2 6×16 tile with B read in place and the next panel's rows
+ * prefetched (SAM__GEMM_PF_B: B beyond L2, M >= 24): both transposes of A,
+ * a ragged last panel (N not a multiple of 16), the second kc block, padded
+ * ldb, beta = 0 over NaN and beta ≠ 0, and M just below the bound. Prefetches
+ * change no result, so these check that the path around them stays exact. */
+static void test_sgemm_avx2_direct_b_prefetch(void) {
+    static const size_t cs[][4] = {{1, 24, 2000, 400}, {0, 30, 1100, 360}, {1, 47, 1037, 390}, {0, 23, 2000, 200}};
+    sam_ctx ctx;
+    tg_case c;
+    unsigned seed = 1400;
+    size_t i;
+    CHECK(SAM__GEMM_PF_B(40, 400, 2000) && SAM__GEMM_PF_B(24, 384, 1024));
+    CHECK(!SAM__GEMM_PF_B(23, 400, 2000) && !SAM__GEMM_PF_B(40, 383, 1024) && !SAM__GEMM_PF_B(40, 400, 500));
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            tg_set(&c, (int)cs[i][0], 0, cs[i][1], cs[i][2], cs[i][3], i % 3, i & 1 ? -0.5f : 1.0f, i & 2 ? 0.0f : 0.75f);
+            CHECK(SAM__GEMM_PF_B(c.M, c.K, c.ldb) == (c.M >= 24));
+            tg_run(&ctx, &c, seed++);
+        }
+    }
+    sam_ctx_free(&ctx);
+}
+
 /* A fixed workspace: too small → SAM_ERR_WORKSPACE with C untouched; exactly
  * sam_sgemm_workspace_bytes → works without allocating. */
 static void test_sgemm_workspace(void) {
@@ -875,6 +900,7 @@ static void tests_gemm(void) {
     RUN_TEST(test_sgemm_avx2_narrow_b);
     RUN_TEST(test_sgemm_avx2_tc);
     RUN_TEST(test_sgemm_avx2_nt);
+    RUN_TEST(test_sgemm_avx2_direct_b_prefetch);
     RUN_TEST(test_sgemm_workspace);
     RUN_TEST(test_sgemm_bad_input);
     RUN_TEST(test_patch_conv);
