@@ -3038,9 +3038,21 @@ SAM__AVX2 static void sam__gemm_nb_path_avx2(size_t M, size_t N, size_t K, float
         size_t kb = sam__min_sz(SAM__GEMM_NB_KC, K - pc);
         float beta_p = pc == 0 ? beta : 1.0f;
         sam__gemm_pack_bt_f32_avx2(SAM__GEMM_NB_AVX2, kb, N, B + pc, ldb, bp);
-        for (i = 0; i < M; i += 2)
+        for (i = 0; i < M; i += 2) {
+            /* A's rows are lda apart, each kb-chunk in its own page: fetch
+             * the next pair's chunks into L1 while this pair computes (NT
+             * 400×40×2000: 76 -> 77.5 GF/s; into L2, or four rows ahead, no
+             * gain). Inline: gcc deletes calls to a prefetch-only helper. */
+            if (i + 4 <= M) {
+                size_t k;
+                for (k = 0; k < kb; k += 16) {
+                    _mm_prefetch((const char *)(A + (i + 2) * lda + pc + k), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(A + (i + 3) * lda + pc + k), _MM_HINT_T0);
+                }
+            }
             sam__gemm_nb_f32_avx2(kb, alpha, A + i * lda + pc, lda, bp, beta_p, C + i * ldc, ldc,
                                   sam__min_sz(2, M - i), N);
+        }
     }
 }
 #endif
