@@ -447,13 +447,14 @@ static void test_sgemm_avx2_4x24(void) {
 
 /* The AVX2 narrow-B kernel for A Bᵀ with many rows and 33..40 columns (CNN
  * forward at 2m = 40 filters): M odd and even, N at both ends of its range,
- * K across its kc = 128 blocks, beta = 0 over NaN and beta ≠ 0; other ISAs
+ * K across its kc = 128 blocks (k tails of the 8×8 pack transposes), beta = 0
+ * over NaN and beta ≠ 0, ldb padded or not (tail loads run on into the next row); other ISAs
  * run the same cases on their own paths. The fixed workspace that
  * sam_sgemm_workspace_bytes sizes must hold its pack buffer. */
 static void test_sgemm_avx2_narrow_b(void) {
     static const size_t ms[] = {64, 67, 130};
     static const size_t ns[] = {33, 37, 40};
-    static const size_t ks[] = {128, 129, 300};
+    static const size_t ks[] = {128, 135, 300};
     sam_ctx ctx;
     tg_case c;
     unsigned seed = 950;
@@ -488,6 +489,204 @@ static void test_sgemm_avx2_narrow_b(void) {
         sam_ctx_free(&ctx);
         free(mem);
     }
+}
+
+/* The AVX2 transposed-C path for Aᵀ B with few columns (MLP weight gradient,
+ * 500×30×100): M around 64 and with a ragged last 16-row panel, N at every
+ * 6-row padding inside the condition and just outside it (47, 48, 49), K at
+ * both ends (24, 256) and outside (23, 257), beta = 0 over NaN and beta ≠ 0,
+ * padded leading dimensions. Other ISAs run the same cases on their own
+ * paths. On AVX2 the result must be bit-identical to the packed 6×16 path
+ * (same k-ascending FMA chain, same store arithmetic), run here on slices of
+ * 40 rows of C, which are below the path's M >= 64. */
+static void test_sgemm_avx2_tc(void) {
+    static const size_t ms[] = {64, 65, 71, 100, 500};
+    static const size_t ns[] = {1, 5, 7, 12, 17, 30, 31, 41, 42, 47, 48, 49};
+    static const size_t ks[] = {23, 24, 100, 256, 257};
+    sam_ctx ctx;
+    tg_case c;
+    unsigned seed = 1200;
+    size_t im, in, ik;
+    CHECK(SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 500, 30, 100));
+    CHECK(SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 64, 1, 24) && SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 64, 42, 256));
+    CHECK(!SAM__GEMM_TC_PATH(SAM_NO_TRANS, SAM_NO_TRANS, 500, 30, 100) &&
+          !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_TRANS, 500, 30, 100) && !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 63, 30, 100) &&
+          !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 500, 30, 23) &&
+          !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 500, 30, 257) &&
+          !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 500, 47, 100) &&
+          !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 500, 49, 100) &&
+          !SAM__GEMM_TC_PATH(SAM_TRANS, SAM_NO_TRANS, 500, 16, 100));
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (im = 0; im < sizeof ms / sizeof ms[0]; im++)
+            for (in = 0; in < sizeof ns / sizeof ns[0]; in++) {
+                ik = (im + in) % (sizeof ks / sizeof ks[0]);
+                if (ms[im] == 500 && ks[ik] > 100) ik = 2; /* keep the double reference quick */
+                tg_set(&c, 1, 0, ms[im], ns[in], ks[ik], (im + in) % 3, in & 1 ? -0.5f : 1.0f, (im + in) & 2 ? 0.0f : 0.75f);
+                tg_run(&ctx, &c, seed++);
+            }
+    }
+    sam_ctx_free(&ctx);
+    if (sam_isa_supported(SAM_ISA_AVX2)) {
+        static const size_t cs[][3] = {{500, 30, 100}, {71, 17, 24}, {100, 41, 256}, {65, 1, 37}};
+        size_t i, r;
+        sam_ctx_init(&ctx, NULL);
+        CHECK_OK(sam_ctx_set_isa(&ctx, SAM_ISA_AVX2));
+        for (i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            float beta;
+            for (beta = 0.0f; beta <= 0.5f; beta += 0.5f) {
+                tg_bufs b;
+                float *whole;
+                tg_set(&c, 1, 0, cs[i][0], cs[i][1], cs[i][2], i % 3, 1.25f, beta);
+                tg_alloc(&c, &b, seed++);
+                CHECK(SAM__GEMM_TC_PATH(c.ta, c.tb, c.M, c.N, c.K));
+                CHECK_OK(sam_sgemm(&ctx, c.ta, c.tb, c.M, c.N, c.K, c.alpha, b.A, c.lda, b.B, c.ldb, c.beta, b.C,
+                                   c.ldc));
+                CHECK(tg_check(&c, &b, "avx2 transposed-C") == 0);
+                whole = (float *)malloc(b.nc * sizeof(float));
+                memcpy(whole, b.C, b.nc * sizeof(float));
+                memcpy(b.C, b.C0, b.nc * sizeof(float));
+                for (r = 0; r < c.M; r += 40) /* 40-row slices: the packed path */
+                    CHECK_OK(sam_sgemm(&ctx, c.ta, c.tb, sam__min_sz(40, c.M - r), c.N, c.K, c.alpha, b.A + r, c.lda,
+                                       b.B, c.ldb, c.beta, b.C + r * c.ldc, c.ldc));
+                CHECKF(memcmp(whole, b.C, b.nc * sizeof(float)) == 0,
+                       "transposed-C vs packed path M=%zu N=%zu K=%zu beta=%g: not bit-identical", c.M, c.N, c.K,
+                       (double)beta);
+                free(whole);
+                tg_free(&b);
+            }
+        }
+        sam_ctx_free(&ctx);
+    }
+    {
+        /* a fixed workspace of exactly sam_sgemm_workspace_bytes suffices */
+        static const size_t ws_cases[][3] = {{64, 1, 24}, {64, 42, 256}, {500, 30, 100}};
+        size_t i;
+        for (i = 0; i < sizeof ws_cases / sizeof ws_cases[0]; i++) {
+            size_t need = sam_sgemm_workspace_bytes(ws_cases[i][0], ws_cases[i][1], ws_cases[i][2]);
+            unsigned char *mem = (unsigned char *)malloc(need + 64);
+            CHECK(need >= sam__gemm_tc_ws_floats(ws_cases[i][1], ws_cases[i][2]) * sizeof(float));
+            sam_ctx_init(&ctx, NULL);
+            CHECK_OK(sam_ctx_set_workspace(&ctx, mem + 64 - ((uintptr_t)mem & 63), need));
+            tg_set(&c, 1, 0, ws_cases[i][0], ws_cases[i][1], ws_cases[i][2], 1, 1.0f, 0.0f);
+            FOR_EACH_ISA(ctx, isa) {
+                (void)isa;
+                tg_run(&ctx, &c, seed++);
+            }
+            sam_ctx_free(&ctx);
+            free(mem);
+        }
+    }
+}
+
+/* The AVX2 4×24 path for A Bᵀ with a short k (MLP forward, 100×500×30): M
+ * and N at both sides of the padding conditions, a ragged last row tile and
+ * column panel, N = 500 across the 480-column pack block, K at the k-tail of the
+ * 8×8 transposes (1, 7, 8, 9, 30) and at the bound (64, 65), beta = 0 over
+ * NaN and beta ≠ 0, padded leading dimensions (B's k-tail loads run into the
+ * gap). Other ISAs run the same cases on their own paths. On AVX2 the result
+ * must be bit-identical to the packed 6×16 path, run on 6-row slices of C
+ * (outside the condition). */
+static void test_sgemm_avx2_nt(void) {
+    static const size_t ms[] = {8, 12, 13, 16, 100, 101};
+    static const size_t ns[] = {1, 24, 25, 47, 48, 49, 90, 500};
+    static const size_t ks[] = {1, 7, 8, 9, 30, 64, 65};
+    sam_ctx ctx;
+    tg_case c;
+    unsigned seed = 1300;
+    size_t im, in;
+    CHECK(SAM__GEMM_NT_PATH(SAM_NO_TRANS, SAM_TRANS, 100, 500, 30) && SAM__GEMM_NT_PATH(SAM_NO_TRANS, SAM_TRANS, 8, 24, 64));
+    CHECK(!SAM__GEMM_NT_PATH(SAM_TRANS, SAM_TRANS, 100, 500, 30) && !SAM__GEMM_NT_PATH(SAM_NO_TRANS, SAM_NO_TRANS, 100, 500, 30) &&
+          !SAM__GEMM_NT_PATH(SAM_NO_TRANS, SAM_TRANS, 100, 500, 65) && !SAM__GEMM_NT_PATH(SAM_NO_TRANS, SAM_TRANS, 6, 500, 30) &&
+          !SAM__GEMM_NT_PATH(SAM_NO_TRANS, SAM_TRANS, 102, 500, 30) && !SAM__GEMM_NT_PATH(SAM_NO_TRANS, SAM_TRANS, 100, 512, 30) &&
+          !SAM__GEMM_NT_PATH(SAM_NO_TRANS, SAM_TRANS, 100, 16, 30));
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (im = 0; im < sizeof ms / sizeof ms[0]; im++)
+            for (in = 0; in < sizeof ns / sizeof ns[0]; in++) {
+                size_t k = ks[(im + 2 * in) % (sizeof ks / sizeof ks[0])];
+                tg_set(&c, 0, 1, ms[im], ns[in], k, (im + in) % 3, in & 1 ? -0.5f : 1.0f, (im + in) & 2 ? 0.0f : 0.75f);
+                tg_run(&ctx, &c, seed++);
+            }
+    }
+    sam_ctx_free(&ctx);
+    if (sam_isa_supported(SAM_ISA_AVX2)) {
+        static const size_t cs[][3] = {{96, 500, 30}, {12, 500, 9}, {24, 90, 64}, {96, 24, 1}, {48, 47, 7}};
+        size_t i, r;
+        sam_ctx_init(&ctx, NULL);
+        CHECK_OK(sam_ctx_set_isa(&ctx, SAM_ISA_AVX2));
+        for (i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            float beta;
+            for (beta = 0.0f; beta <= 0.5f; beta += 0.5f) {
+                tg_bufs b;
+                float *whole;
+                tg_set(&c, 0, 1, cs[i][0], cs[i][1], cs[i][2], i % 3, 1.25f, beta);
+                tg_alloc(&c, &b, seed++);
+                CHECK(SAM__GEMM_NT_PATH(c.ta, c.tb, c.M, c.N, c.K) && !SAM__GEMM_NT_PATH(c.ta, c.tb, 6, c.N, c.K));
+                CHECK_OK(sam_sgemm(&ctx, c.ta, c.tb, c.M, c.N, c.K, c.alpha, b.A, c.lda, b.B, c.ldb, c.beta, b.C,
+                                   c.ldc));
+                CHECK(tg_check(&c, &b, "avx2 4x24 A Bt") == 0);
+                whole = (float *)malloc(b.nc * sizeof(float));
+                memcpy(whole, b.C, b.nc * sizeof(float));
+                memcpy(b.C, b.C0, b.nc * sizeof(float));
+                for (r = 0; r < c.M; r += 6) /* 6-row slices: the packed path */
+                    CHECK_OK(sam_sgemm(&ctx, c.ta, c.tb, 6, c.N, c.K, c.alpha, b.A + r * c.lda, c.lda, b.B, c.ldb,
+                                       c.beta, b.C + r * c.ldc, c.ldc));
+                CHECKF(memcmp(whole, b.C, b.nc * sizeof(float)) == 0,
+                       "4x24 A Bt vs packed path M=%zu N=%zu K=%zu beta=%g: not bit-identical", c.M, c.N, c.K,
+                       (double)beta);
+                free(whole);
+                tg_free(&b);
+            }
+        }
+        sam_ctx_free(&ctx);
+    }
+    {
+        /* a fixed workspace of exactly sam_sgemm_workspace_bytes suffices */
+        static const size_t ws_cases[][3] = {{8, 24, 1}, {100, 500, 30}, {12, 500, 64}};
+        size_t i;
+        for (i = 0; i < sizeof ws_cases / sizeof ws_cases[0]; i++) {
+            size_t need = sam_sgemm_workspace_bytes(ws_cases[i][0], ws_cases[i][1], ws_cases[i][2]);
+            unsigned char *mem = (unsigned char *)malloc(need + 64);
+            CHECK(need >= sam__gemm_nt_ws_floats(ws_cases[i][1], ws_cases[i][2]) * sizeof(float));
+            sam_ctx_init(&ctx, NULL);
+            CHECK_OK(sam_ctx_set_workspace(&ctx, mem + 64 - ((uintptr_t)mem & 63) + 4, need)); /* not 32-aligned */
+            tg_set(&c, 0, 1, ws_cases[i][0], ws_cases[i][1], ws_cases[i][2], 1, 1.0f, 0.0f);
+            FOR_EACH_ISA(ctx, isa) {
+                (void)isa;
+                tg_run(&ctx, &c, seed++);
+            }
+            sam_ctx_free(&ctx);
+            free(mem);
+        }
+    }
+}
+
+/* The AVX2 6×16 tile with B read in place and the next panel's rows
+ * prefetched (SAM__GEMM_PF_B: B beyond L2, M >= 24): both transposes of A,
+ * a ragged last panel (N not a multiple of 16), the second kc block, padded
+ * ldb, beta = 0 over NaN and beta ≠ 0, and M just below the bound. Prefetches
+ * change no result, so these check that the path around them stays exact. */
+static void test_sgemm_avx2_direct_b_prefetch(void) {
+    static const size_t cs[][4] = {{1, 24, 2000, 400}, {0, 30, 1100, 360}, {1, 47, 1037, 390}, {0, 23, 2000, 200}};
+    sam_ctx ctx;
+    tg_case c;
+    unsigned seed = 1400;
+    size_t i;
+    CHECK(SAM__GEMM_PF_B(40, 400, 2000) && SAM__GEMM_PF_B(24, 384, 1024));
+    CHECK(!SAM__GEMM_PF_B(23, 400, 2000) && !SAM__GEMM_PF_B(40, 383, 1024) && !SAM__GEMM_PF_B(40, 400, 500));
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            tg_set(&c, (int)cs[i][0], 0, cs[i][1], cs[i][2], cs[i][3], i % 3, i & 1 ? -0.5f : 1.0f, i & 2 ? 0.0f : 0.75f);
+            CHECK(SAM__GEMM_PF_B(c.M, c.K, c.ldb) == (c.M >= 24));
+            tg_run(&ctx, &c, seed++);
+        }
+    }
+    sam_ctx_free(&ctx);
 }
 
 /* A fixed workspace: too small → SAM_ERR_WORKSPACE with C untouched; exactly
@@ -699,6 +898,9 @@ static void tests_gemm(void) {
     RUN_TEST(test_sgemm_kernels_direct);
     RUN_TEST(test_sgemm_avx2_4x24);
     RUN_TEST(test_sgemm_avx2_narrow_b);
+    RUN_TEST(test_sgemm_avx2_tc);
+    RUN_TEST(test_sgemm_avx2_nt);
+    RUN_TEST(test_sgemm_avx2_direct_b_prefetch);
     RUN_TEST(test_sgemm_workspace);
     RUN_TEST(test_sgemm_bad_input);
     RUN_TEST(test_patch_conv);
