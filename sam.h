@@ -9777,11 +9777,18 @@ static void sam__hop_block(sam__hop *op, const sam_block *blocks, size_t nblocks
 static sam_status sam__hop_apply(sam__hop *op, const float *x, float *y) {
     sam_status st;
     op->hvps++;
-    if (op->len == op->n) return sam_model_hvp(op->ctx, op->m, op->w, op->b, x, y, op->mwork);
-    memcpy(op->vin + op->off, x, op->len * sizeof(float));
-    if ((st = sam_model_hvp(op->ctx, op->m, op->w, op->b, op->vin, op->hout, op->mwork))) return st;
-    memcpy(y, op->hout + op->off, op->len * sizeof(float));
-    return SAM_OK;
+    /* One batch, one work buffer, no data change for the whole tool: after
+     * the first product the CNN may reuse its gathered batch (as in
+     * sam_opt_step; it still compares the batch by value). */
+    op->ctx->same_data = op->hvps > 1 && op->m->vt == &sam__cnn_vtable;
+    if (op->len == op->n) st = sam_model_hvp(op->ctx, op->m, op->w, op->b, x, y, op->mwork);
+    else {
+        memcpy(op->vin + op->off, x, op->len * sizeof(float));
+        st = sam_model_hvp(op->ctx, op->m, op->w, op->b, op->vin, op->hout, op->mwork);
+        if (!st) memcpy(y, op->hout + op->off, op->len * sizeof(float));
+    }
+    op->ctx->same_data = 0;
+    return st;
 }
 
 /* Work of the Hessian tools: the adapter's two vectors, two algorithm

@@ -1268,6 +1268,91 @@ static void test_sharp_model_failure(void) {
     sam_ctx_free(&ctx);
 }
 
+
+/* The Hessian tools let the CNN reuse its gathered batch after the first
+ * product (ctx->same_data): the same CNN behind sam_model_callbacks (which
+ * never reuses) must give the same bits, on the fast and generic paths, with
+ * and without idx, whole-vector and per block, and with the data changed in
+ * place between calls. */
+typedef struct ts_cnn_wrap {
+    sam_ctx ctx;
+    const sam_model *m;
+    void *work;
+} ts_cnn_wrap;
+static sam_status ts_cnn_lg(void *u, const float *w, const sam_batch *b, double *loss, float *grad) {
+    ts_cnn_wrap *cw = (ts_cnn_wrap *)u;
+    return sam_model_loss_grad(&cw->ctx, cw->m, w, b, loss, grad, cw->work);
+}
+static sam_status ts_cnn_hvp(void *u, const float *w, const sam_batch *b, const float *v, float *hv) {
+    ts_cnn_wrap *cw = (ts_cnn_wrap *)u;
+    return sam_model_hvp(&cw->ctx, cw->m, w, b, v, hv, cw->work);
+}
+
+static void test_sharp_cnn_batch_reuse(void) {
+    sam_ctx ctx;
+    sam_ctx_init(&ctx, NULL);
+    for (int path = 0; path < 2; path++) {
+        sam_cnn_config cf;
+        sam_cnn net;
+        sam_dataset D;
+        sam_rng r;
+        ts_cnn_wrap cw;
+        sam_model wrapped;
+        size_t n = 7, np, idx[5] = {6, 2, 2, 0, 4};
+        sam_cnn_config_default(&cf);
+        cf.patches = 2; cf.patch_dim = 13; cf.width = 3; cf.no_fast_path = path;
+        CHECK_OK(sam_cnn_init(&ctx, &net, &cf));
+        t_data_chen(&D, n, 2, 13, 91);
+        np = net.model.n_params;
+        float *w = t_alloc_off(np), *ev1 = t_alloc_off(2 * np), *ev2 = t_alloc_off(2 * np);
+        memset(ev1, 0, 2 * np * sizeof(float));
+        memset(ev2, 0, 2 * np * sizeof(float));
+        sam_rng_seed(&r, 92, SAM_STREAM_INIT);
+        CHECK_OK(sam_cnn_init_params(&ctx, &net, &r, 0.5f, w));
+        sam_ctx_init(&cw.ctx, NULL);
+        cw.m = &net.model;
+        cw.work = malloc(sam_model_work_bytes(&net.model, n));
+        CHECK_OK(sam_model_callbacks(&wrapped, np, ts_cnn_lg, ts_cnn_hvp, &cw));
+        size_t wb = sam_hessian_work_bytes(&net.model, n, 8), wb2 = sam_hessian_work_bytes(&wrapped, n, 8);
+        void *work = malloc(wb > wb2 ? wb : wb2);
+        sam_block blk[2] = {{0, np / 2}, {np / 2, np - np / 2}};
+        for (int withidx = 0; withidx < 2; withidx++)
+            for (int blocks = 0; blocks < 2; blocks++) {
+                sam_batch b;
+                b.data = &D; b.idx = withidx ? idx : NULL; b.n = withidx ? 5 : n;
+                for (int rep = 0; rep < 2; rep++) {
+                    sam_trace_est t1[2], t2[2];
+                    double e1[2 * 2], e2[2 * 2];
+                    sam_rng r1, r2;
+                    size_t nb = blocks ? 2 : 0;
+                    sam_rng_seed(&r1, 93 + (unsigned)rep, SAM_STREAM_PROBES);
+                    r2 = r1;
+                    CHECK_OK(sam_hessian_trace(&ctx, &net.model, w, &b, blocks ? blk : NULL, nb, 12, 0, &r1, t1, work));
+                    CHECK_OK(sam_hessian_trace(&ctx, &wrapped, w, &b, blocks ? blk : NULL, nb, 12, 0, &r2, t2, work));
+                    for (size_t k = 0; k < (blocks ? 2u : 1u); k++)
+                        CHECKF(t1[k].trace == t2[k].trace && t1[k].hvps == t2[k].hvps && t1[k].hvps >= 12,
+                               "path %d idx %d blocks %d rep %d: trace %.17g vs %.17g", path, withidx, blocks, rep,
+                               t1[k].trace, t2[k].trace);
+                    CHECK_OK(sam_hessian_lanczos(&ctx, &net.model, w, &b, blocks ? blk : NULL, nb, 2, 6, &r1, e1, ev1,
+                                                 work));
+                    CHECK_OK(sam_hessian_lanczos(&ctx, &wrapped, w, &b, blocks ? blk : NULL, nb, 2, 6, &r2, e2, ev2,
+                                                 work));
+                    CHECKF(memcmp(e1, e2, (blocks ? 4 : 2) * sizeof(double)) == 0 &&
+                               memcmp(ev1, ev2, (blocks ? 2 : 2) * np * sizeof(float)) == 0,
+                           "path %d idx %d blocks %d rep %d: Lanczos differs", path, withidx, blocks, rep);
+                    CHECK(ctx.same_data == 0);
+                    /* new data in place: a reuse across calls would see the old rows */
+                    for (size_t t = 0; t < n * D.dim; t++) D.x[t] = 0.8f * D.x[t] + 0.1f * (float)((t * 5 + rep) % 7);
+                }
+            }
+        free(work); free(cw.work);
+        sam_ctx_free(&cw.ctx);
+        t_free_off(w); t_free_off(ev1); t_free_off(ev2);
+        t_data_free(&D);
+    }
+    sam_ctx_free(&ctx);
+}
+
 static void tests_sharp(void) {
     RUN_TEST(test_sharp_jacobi_oracle);
     RUN_TEST(test_sharp_net_grad_hvp_fd);
@@ -1286,4 +1371,5 @@ static void tests_sharp(void) {
     RUN_TEST(test_sharp_landscape);
     RUN_TEST(test_sharp_bad_input);
     RUN_TEST(test_sharp_model_failure);
+    RUN_TEST(test_sharp_cnn_batch_reuse);
 }
