@@ -131,11 +131,12 @@ typedef struct sam_ctx {
     int ws_fixed;           /* 1: user buffer, never grown                  */
     sam_status last_status;
     char message[SAM_MESSAGE_BYTES];
-    /* Internal, 0 outside the library. Set by sam_opt_step while it evaluates
-     * one of this library's models several times in one step: no data set
-     * and no model work buffer has been changed by anyone else since the
-     * model's previous call, so the model may reuse what it derived from the
-     * batch (the CNN: its gathered, checked patch rows). */
+    /* Internal, 0 outside the library. Set by sam_opt_step and the Hessian
+     * tools while they evaluate one of this library's models several times
+     * in one call: no data set and no model work buffer has been changed by
+     * anyone else since the model's previous call, so the model may reuse
+     * what it derived from the batch (the CNN: its gathered, checked patch
+     * rows, after comparing the batch by value). */
     int same_data;
 } sam_ctx;
 
