@@ -2886,6 +2886,75 @@ SAM__AVX2 static void sam__gemm_ukr4x24_f32_avx2(size_t kc, float alpha, const f
 }
 #endif
 
+/* ---- AVX2 + FMA: 5×16 tile, for 40 rows of A -------------------------------- *
+ * The CNN weight gradient (TN 40×2000×400: M = 2m = 40 filters) pads the
+ * 6-row tile to 42 rows (5 % of the FMAs wasted); five rows divide 40.
+ * Register budget: 10 accumulators (5 rows × 2 vectors) + 2 B + 1 broadcast
+ * = 13/16 ymm; per k 2 loads + 5 broadcasts for 10 FMAs (10 chains cover a
+ * 4-5 cycle FMA latency on 2 ports). Same arithmetic per element as the 6×16
+ * tile (k-ascending FMA chain, then alpha, beta): bit-identical results. */
+
+#define SAM__GEMM_MR_AVX2F 5
+#define SAM__GEMM_KC_AVX2F_PF 64 /* kc with B in place and prefetched (see sam__sgemm) */
+
+#if SAM__HAS_AVX2
+SAM__AVX2 static void sam__gemm_ukr5x16_f32_avx2(size_t kc, float alpha, const float *ap, const float *bp, size_t bk,
+                                                 float beta, float *c, size_t ldc, size_t m, size_t n) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00;
+    __m256 b0, b1, a, va, vb;
+    size_t p, i;
+    for (i = 0; i < m; i++) { /* C is needed only after the k loop: fetch it meanwhile */
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + n - 1), _MM_HINT_T0);
+    }
+    for (p = 0; p < kc; p++) {
+        b0 = _mm256_loadu_ps(bp);
+        b1 = _mm256_loadu_ps(bp + 8);
+        a = _mm256_broadcast_ss(ap + 0);
+        c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(ap + 1);
+        c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(ap + 2);
+        c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(ap + 3);
+        c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
+        a = _mm256_broadcast_ss(ap + 4);
+        c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
+        ap += 5;
+        bp += bk;
+    }
+    va = _mm256_set1_ps(alpha);
+    vb = _mm256_set1_ps(beta);
+    if (m == SAM__GEMM_MR_AVX2F && n == SAM__GEMM_NR_AVX2) {
+#define SAM__UKR5_AVX2_ST(q_, x_)                                                                 \
+        if (beta == 0.0f) _mm256_storeu_ps(q_, _mm256_mul_ps(va, x_));                            \
+        else _mm256_storeu_ps(q_, _mm256_fmadd_ps(va, x_, _mm256_mul_ps(vb, _mm256_loadu_ps(q_))));
+#define SAM__UKR5_AVX2_ROW(r_) SAM__UKR5_AVX2_ST(c + (r_) * ldc, c##r_##0) SAM__UKR5_AVX2_ST(c + (r_) * ldc + 8, c##r_##1)
+        SAM__UKR5_AVX2_ROW(0) SAM__UKR5_AVX2_ROW(1) SAM__UKR5_AVX2_ROW(2) SAM__UKR5_AVX2_ROW(3) SAM__UKR5_AVX2_ROW(4)
+#undef SAM__UKR5_AVX2_ROW
+#undef SAM__UKR5_AVX2_ST
+    } else { /* partial tile: lane masks, the first m rows (as the 6×16 kernel) */
+        __m256 acc[10];
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i mlo = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
+        const __m256i mhi = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8), lane);
+        acc[0] = c00; acc[1] = c01; acc[2] = c10; acc[3] = c11; acc[4] = c20;
+        acc[5] = c21; acc[6] = c30; acc[7] = c31; acc[8] = c40; acc[9] = c41;
+        for (i = 0; i < m; i++) {
+            float *q = c + i * ldc;
+            __m256 lo = _mm256_mul_ps(va, acc[2 * i]), hi = _mm256_mul_ps(va, acc[2 * i + 1]);
+            if (beta != 0.0f) {
+                lo = _mm256_fmadd_ps(va, acc[2 * i], _mm256_mul_ps(vb, _mm256_maskload_ps(q, mlo)));
+                hi = _mm256_fmadd_ps(va, acc[2 * i + 1], _mm256_mul_ps(vb, _mm256_maskload_ps(q + 8, mhi)));
+            }
+            _mm256_maskstore_ps(q, mlo, lo);
+            _mm256_maskstore_ps(q + 8, mhi, hi);
+        }
+    }
+}
+#endif
+
 /* ---- NEON: 8×12 tile -------------------------------------------------------- *
  * Register budget (32 q registers of 4 floats): 24 accumulators (8 rows × 3
  * vectors) + 3 for the B row + 2 holding the 8 A values of this k, used
@@ -3583,6 +3652,10 @@ SAM__AVX2 static void sam__gemm_pack_a4_f32_avx2(sam_transpose ta, size_t mb, si
                                                  float *ap) {
     sam__gemm_pack_a_mr(SAM__GEMM_MR_AVX2S, ta, mb, kb, a, lda, ap);
 }
+SAM__AVX2 static void sam__gemm_pack_a5_f32_avx2(sam_transpose ta, size_t mb, size_t kb, const float *a, size_t lda,
+                                                 float *ap) {
+    sam__gemm_pack_a_mr(SAM__GEMM_MR_AVX2F, ta, mb, kb, a, lda, ap);
+}
 SAM__AVX2 static void sam__gemm_pack_b24_f32_avx2(sam_transpose tb, size_t kb, size_t nb, const float *b, size_t ldb,
                                                   float *bp) {
     sam__gemm_pack_b_nr(SAM__GEMM_NR_AVX2S, tb, kb, nb, b, ldb, bp);
@@ -3615,6 +3688,15 @@ static const sam__gemm_cfg sam__gemm_cfgs[SAM_ISA_COUNT] = {
 static const sam__gemm_cfg sam__gemm_cfg_avx2s = {
     SAM__GEMM_MR_AVX2S, SAM__GEMM_NR_AVX2S, 168, 256, 4080, SAM__IF_AVX2(sam__gemm_ukr4x24_f32_avx2),
     SAM__IF_AVX2(sam__gemm_pack_a4_f32_avx2), SAM__IF_AVX2(sam__gemm_pack_b24_f32_avx2)};
+/* AVX2, 25..40 rows of A where 5-row tiles pad less than 6-row ones: the
+ * 5×16 tile (M = 40: 40 rows instead of 42). */
+static const sam__gemm_cfg sam__gemm_cfg_avx2f = {
+    SAM__GEMM_MR_AVX2F, SAM__GEMM_NR_AVX2, 160, 256, 4080, SAM__IF_AVX2(sam__gemm_ukr5x16_f32_avx2),
+    SAM__IF_AVX2(sam__gemm_pack_a5_f32_avx2), SAM__IF_AVX2(sam__gemm_pack_b_f32_avx2)};
+#ifndef SAM__GEMM_AVX2F_PATH
+#define SAM__GEMM_AVX2F_PATH(M, tb)                                                                           \
+    ((tb) == SAM_NO_TRANS && (M) > 24 && (M) <= 40 && sam__round_up((M), SAM__GEMM_MR_AVX2F) < sam__round_up((M), SAM__GEMM_MR_AVX2))
+#endif
 /* When: B untransposed (so read in place), M <= 24, and 4-row tiles pad less
  * than 6-row ones (M = 20: 20 rows instead of 24). Measured on AVX2 (TN
  * 20×1000×40, 20×10000×40): +9 % over the 6×16 tile with the prefetch below;
@@ -3858,9 +3940,11 @@ static void sam__gemm_scale_c(size_t M, size_t N, float beta, float *C, size_t l
 static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, size_t M, size_t N, size_t K,
                              float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
                              float *C, size_t ldc) {
-    const sam__gemm_cfg *g = ctx->isa == SAM_ISA_AVX2 && SAM__GEMM_AVX2S_PATH(M, tb) ? &sam__gemm_cfg_avx2s
-                                                                                     : &sam__gemm_cfgs[ctx->isa];
-    size_t na, nb, jc, pc, ic, jr, ir;
+    const sam__gemm_cfg *g = ctx->isa != SAM_ISA_AVX2          ? &sam__gemm_cfgs[ctx->isa]
+                             : SAM__GEMM_AVX2S_PATH(M, tb) ? &sam__gemm_cfg_avx2s
+                             : SAM__GEMM_AVX2F_PATH(M, tb) ? &sam__gemm_cfg_avx2f
+                                                           : &sam__gemm_cfgs[ctx->isa];
+    size_t na, nb, jc, pc, ic, jr, ir, kc;
     float *ap, *bp;
     void *ws;
     sam_status st;
@@ -3917,11 +4001,17 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
      * few rows of A share each B panel, packing B costs more than it saves.
      * AVX2 6×16: see SAM__GEMM_PF_B. */
     direct_b = tb == SAM_NO_TRANS && M <= 8 * g->mr;
-    pf_b = direct_b && ctx->isa == SAM_ISA_AVX2 && g->mr == SAM__GEMM_MR_AVX2 && SAM__GEMM_PF_B(M, K, ldb);
+    pf_b = direct_b && ctx->isa == SAM_ISA_AVX2 && g->nr == SAM__GEMM_NR_AVX2 && SAM__GEMM_PF_B(M, K, ldb);
+    /* B read in place with rows ldb = 2^k floats apart maps a panel's rows to
+     * a few cache sets (all of them to one L1 set, 16 of L2's at ldb = 2000):
+     * shorter panels conflict less. 5×16 tile, TN 40×2000×400 (GF/s): kc 256
+     * 72.5, 160 73, 128 74.4, 96 75.2, 64 76.8; the workspace sized for
+     * g->kc covers it. */
+    kc = pf_b && g->mr == SAM__GEMM_MR_AVX2F ? SAM__GEMM_KC_AVX2F_PF : g->kc;
     for (jc = 0; jc < N; jc += g->nc) {
         size_t ncb = sam__min_sz(g->nc, N - jc);
-        for (pc = 0; pc < K; pc += g->kc) {
-            size_t kcb = sam__min_sz(g->kc, K - pc);
+        for (pc = 0; pc < K; pc += kc) {
+            size_t kcb = sam__min_sz(kc, K - pc);
             float beta_p = pc == 0 ? beta : 1.0f; /* later K blocks accumulate */
             if (!direct_b)
                 g->pack_b(tb, kcb, ncb, tb == SAM_NO_TRANS ? B + pc * ldb + jc : B + jc * ldb + pc, ldb, bp);
@@ -3971,6 +4061,8 @@ SAM__DEF size_t sam_sgemm_workspace_bytes(size_t M, size_t N, size_t K) {
         if ((na + nb) * sizeof(float) > best) best = (na + nb) * sizeof(float);
     }
     sam__gemm_ws_floats(&sam__gemm_cfg_avx2s, M, N, K, &na, &nb); /* the AVX2 few-rows tile */
+    if ((na + nb) * sizeof(float) > best) best = (na + nb) * sizeof(float);
+    sam__gemm_ws_floats(&sam__gemm_cfg_avx2f, M, N, K, &na, &nb); /* the AVX2 5×16 tile */
     if ((na + nb) * sizeof(float) > best) best = (na + nb) * sizeof(float);
     if (sam__gemm_nt_ws_floats(N, K) * sizeof(float) > best) /* the AVX2 4×24 A Bᵀ path */
         best = sam__gemm_nt_ws_floats(N, K) * sizeof(float);

@@ -689,6 +689,102 @@ static void test_sgemm_avx2_direct_b_prefetch(void) {
     sam_ctx_free(&ctx);
 }
 
+/* The AVX2 5×16 tile for 25..40 rows of A against an untransposed B (CNN
+ * weight gradient at 2m = 40 filters): M on both sides of the condition
+ * (5-row tiles padding less than 6-row ones), a ragged last row tile and
+ * column panel, K across the kc blocks (64 with B prefetched, 256 without)
+ * and their tails, beta = 0 over NaN and beta ≠ 0, odd leading dimensions,
+ * A transposed or not, a fixed workspace of exactly sam_sgemm_workspace_bytes.
+ * Other ISAs run the same cases on their own paths. The kernel alone must
+ * match the double reference and the 6×16 tile bit for bit. */
+static void test_sgemm_avx2_5x16(void) {
+    static const size_t ms[] = {25, 31, 33, 35, 37, 39, 40};
+    static const size_t ns[] = {1, 15, 16, 17, 33, 100};
+    static const size_t ks[] = {1, 63, 65, 257};
+    /* B beyond L2: prefetched, kc = 64 (K = 400: 6 blocks + a tail of 16) */
+    static const size_t big[][4] = {{1, 40, 2000, 400}, {0, 37, 1031, 391}, {1, 35, 1100, 360}, {0, 40, 2000, 129}};
+    sam_ctx ctx;
+    tg_case c;
+    unsigned seed = 1500;
+    size_t im, in, t;
+    CHECK(SAM__GEMM_AVX2F_PATH(40, SAM_NO_TRANS) && SAM__GEMM_AVX2F_PATH(25, SAM_NO_TRANS) &&
+          SAM__GEMM_AVX2F_PATH(35, SAM_NO_TRANS));
+    CHECK(!SAM__GEMM_AVX2F_PATH(40, SAM_TRANS) && !SAM__GEMM_AVX2F_PATH(41, SAM_NO_TRANS) &&
+          !SAM__GEMM_AVX2F_PATH(36, SAM_NO_TRANS) && !SAM__GEMM_AVX2F_PATH(30, SAM_NO_TRANS) &&
+          !SAM__GEMM_AVX2F_PATH(20, SAM_NO_TRANS) && !SAM__GEMM_AVX2F_PATH(24, SAM_NO_TRANS));
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (t = 0; t < 2; t++)
+            for (im = 0; im < sizeof ms / sizeof ms[0]; im++)
+                for (in = 0; in < sizeof ns / sizeof ns[0]; in++) {
+                    size_t k = ks[(im + in + t) % 4];
+                    tg_set(&c, (int)t, 0, ms[im], ns[in], k, (im + in) % 3, t ? -0.5f : 1.0f, in & 1 ? 0.0f : 0.75f);
+                    tg_run(&ctx, &c, seed++);
+                }
+        for (t = 0; t < sizeof big / sizeof big[0]; t++) {
+            tg_set(&c, (int)big[t][0], 0, big[t][1], big[t][2], big[t][3], t % 3, t & 1 ? -0.5f : 1.0f,
+                   t & 2 ? 0.0f : 0.75f);
+            CHECK(SAM__GEMM_PF_B(c.M, c.K, c.ldb) == (c.K >= 360));
+            tg_run(&ctx, &c, seed++);
+        }
+    }
+    sam_ctx_free(&ctx);
+    {
+        /* a fixed workspace of exactly sam_sgemm_workspace_bytes suffices */
+        static const size_t ws_cases[][3] = {{40, 2000, 400}, {35, 17, 300}};
+        size_t i;
+        for (i = 0; i < sizeof ws_cases / sizeof ws_cases[0]; i++) {
+            size_t need = sam_sgemm_workspace_bytes(ws_cases[i][0], ws_cases[i][1], ws_cases[i][2]);
+            unsigned char *mem = (unsigned char *)malloc(need + 64);
+            sam_ctx_init(&ctx, NULL);
+            CHECK_OK(sam_ctx_set_workspace(&ctx, mem + 64 - ((uintptr_t)mem & 63) + 4, need)); /* unaligned */
+            tg_set(&c, (int)i, 0, ws_cases[i][0], ws_cases[i][1], ws_cases[i][2], 1, 1.0f, 0.0f);
+            FOR_EACH_ISA(ctx, isa) {
+                (void)isa;
+                tg_run(&ctx, &c, seed++);
+            }
+            sam_ctx_free(&ctx);
+            free(mem);
+        }
+    }
+#if SAM__HAS_AVX2
+    if (sam_isa_supported(SAM_ISA_AVX2)) {
+        const size_t K = 37, bk = 19, ldc = 18;
+        float *ap = t_alloc_off(5 * K), *ap6 = t_alloc_off(6 * K), *B = t_alloc_off(K * bk);
+        float *cc = t_alloc_off(5 * ldc), *c0 = t_alloc_off(5 * ldc), *c6 = t_alloc_off(5 * ldc);
+        size_t m, n, i, j, k;
+        float beta;
+        t_fill(21, 5 * K, ap);
+        t_fill(22, K * bk, B);
+        t_fill(23, 5 * ldc, c0);
+        for (k = 0; k < K; k++) /* the same 5 rows in a 6-row panel, row 5 zero */
+            for (i = 0; i < 6; i++) ap6[k * 6 + i] = i < 5 ? ap[k * 5 + i] : 0.0f;
+        for (beta = 0.0f; beta >= -1.0f; beta -= 1.0f)
+            for (m = 1; m <= 5; m++)
+                for (n = 1; n <= 16; n++) {
+                    for (i = 0; i < 5 * ldc; i++) cc[i] = beta == 0.0f ? NAN : c0[i];
+                    sam__gemm_ukr5x16_f32_avx2(K, 1.5f, ap, B, bk, beta, cc, ldc, m, n);
+                    for (i = 0; i < 5; i++)
+                        for (j = 0; j < ldc; j++) {
+                            double s = 0;
+                            for (k = 0; k < K; k++) s += (double)ap[k * 5 + i] * B[k * bk + j];
+                            s = 1.5 * s + (beta != 0.0f ? (double)beta * c0[i * ldc + j] : 0.0);
+                            if (i < m && j < n) CHECK_NEAR(cc[i * ldc + j], s, 1e-5, 1e-5);
+                            else if (beta == 0.0f) CHECK(cc[i * ldc + j] != cc[i * ldc + j]);
+                            else CHECK(cc[i * ldc + j] == c0[i * ldc + j]);
+                        }
+                    for (i = 0; i < 5 * ldc; i++) c6[i] = beta == 0.0f ? NAN : c0[i];
+                    sam__gemm_ukr_f32_avx2(K, 1.5f, ap6, B, bk, beta, c6, ldc, m, n);
+                    for (i = 0; i < m; i++)
+                        CHECKF(memcmp(cc + i * ldc, c6 + i * ldc, n * sizeof(float)) == 0,
+                               "5x16 vs 6x16 tile m=%zu n=%zu row %zu: not bit-identical", m, n, i);
+                }
+        t_free_off(ap); t_free_off(ap6); t_free_off(B); t_free_off(cc); t_free_off(c0); t_free_off(c6);
+    }
+#endif
+}
+
 /* A fixed workspace: too small → SAM_ERR_WORKSPACE with C untouched; exactly
  * sam_sgemm_workspace_bytes → works without allocating. */
 static void test_sgemm_workspace(void) {
@@ -901,6 +997,7 @@ static void tests_gemm(void) {
     RUN_TEST(test_sgemm_avx2_tc);
     RUN_TEST(test_sgemm_avx2_nt);
     RUN_TEST(test_sgemm_avx2_direct_b_prefetch);
+    RUN_TEST(test_sgemm_avx2_5x16);
     RUN_TEST(test_sgemm_workspace);
     RUN_TEST(test_sgemm_bad_input);
     RUN_TEST(test_patch_conv);
