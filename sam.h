@@ -318,9 +318,9 @@ SAMDEF sam_status sam_sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, si
                             float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
                             float *C, size_t ldc);
 
-/* Workspace bytes sam_sgemm needs for an M×N×K product on any ISA (the pack
- * buffers are clamped to the cache blocks, so the answer stops growing beyond
- * a few MB). Pass SIZE_MAX for all three to size a fixed workspace (see
+/* Workspace bytes sam_sgemm needs for an M×N×K product on any ISA, for a
+ * buffer at any address (the pack buffers are clamped to the cache blocks,
+ * so the answer stops growing beyond a few MB). Pass SIZE_MAX for all three to size a fixed workspace (see
  * sam_ctx_set_workspace) that serves every shape. */
 SAMDEF size_t sam_sgemm_workspace_bytes(size_t M, size_t N, size_t K);
 
@@ -3688,14 +3688,19 @@ static const sam__gemm_cfg sam__gemm_cfgs[SAM_ISA_COUNT] = {
 static const sam__gemm_cfg sam__gemm_cfg_avx2s = {
     SAM__GEMM_MR_AVX2S, SAM__GEMM_NR_AVX2S, 168, 256, 4080, SAM__IF_AVX2(sam__gemm_ukr4x24_f32_avx2),
     SAM__IF_AVX2(sam__gemm_pack_a4_f32_avx2), SAM__IF_AVX2(sam__gemm_pack_b24_f32_avx2)};
-/* AVX2, 25..40 rows of A where 5-row tiles pad less than 6-row ones: the
- * 5×16 tile (M = 40: 40 rows instead of 42). */
+/* AVX2, 25..40 rows of A where 5-row tiles pad less than 6-row ones, and B
+ * read in place beyond L2 (SAM__GEMM_PF_B): the 5×16 tile (M = 40: 40 rows
+ * instead of 42), the setting it was measured in (CNN weight gradient,
+ * 40×2000×400). With small operands its 5-row A packing (no 8×8 transposes)
+ * costs more than the padding saves: NN 32³ ran at 36 GF/s against 51 on
+ * the 6×16 tile. */
 static const sam__gemm_cfg sam__gemm_cfg_avx2f = {
     SAM__GEMM_MR_AVX2F, SAM__GEMM_NR_AVX2, 160, 256, 4080, SAM__IF_AVX2(sam__gemm_ukr5x16_f32_avx2),
     SAM__IF_AVX2(sam__gemm_pack_a5_f32_avx2), SAM__IF_AVX2(sam__gemm_pack_b_f32_avx2)};
 #ifndef SAM__GEMM_AVX2F_PATH
-#define SAM__GEMM_AVX2F_PATH(M, tb)                                                                           \
-    ((tb) == SAM_NO_TRANS && (M) > 24 && (M) <= 40 && sam__round_up((M), SAM__GEMM_MR_AVX2F) < sam__round_up((M), SAM__GEMM_MR_AVX2))
+#define SAM__GEMM_AVX2F_PATH(M, K, ldb, tb)                                                                   \
+    ((tb) == SAM_NO_TRANS && (M) > 24 && (M) <= 40 &&                                                       \
+     sam__round_up((M), SAM__GEMM_MR_AVX2F) < sam__round_up((M), SAM__GEMM_MR_AVX2) && SAM__GEMM_PF_B(M, K, ldb))
 #endif
 /* When: B untransposed (so read in place), M <= 24, and 4-row tiles pad less
  * than 6-row ones (M = 20: 20 rows instead of 24). Measured on AVX2 (TN
@@ -3942,7 +3947,7 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
                              float *C, size_t ldc) {
     const sam__gemm_cfg *g = ctx->isa != SAM_ISA_AVX2          ? &sam__gemm_cfgs[ctx->isa]
                              : SAM__GEMM_AVX2S_PATH(M, tb) ? &sam__gemm_cfg_avx2s
-                             : SAM__GEMM_AVX2F_PATH(M, tb) ? &sam__gemm_cfg_avx2f
+                             : SAM__GEMM_AVX2F_PATH(M, K, ldb, tb) ? &sam__gemm_cfg_avx2f
                                                            : &sam__gemm_cfgs[ctx->isa];
     size_t na, nb, jc, pc, ic, jr, ir, kc;
     float *ap, *bp;
@@ -4070,7 +4075,10 @@ SAM__DEF size_t sam_sgemm_workspace_bytes(size_t M, size_t N, size_t K) {
         size_t tc = sam__gemm_tc_ws_floats(N, sam__min_sz(K, SAM__GEMM_TC_KC)) * sizeof(float);
         if (tc > best) best = tc;
     }
-    return best;
+    /* + 64: sam_ctx_set_workspace aligns the start of a caller's buffer to 64
+     * bytes, so the figure holds for a buffer at any address (as the model
+     * work sizes do) */
+    return best + SAM__ALIGN;
 }
 
 /* Rows × ld floats must be addressable: rows·ld·4 fits in size_t. */

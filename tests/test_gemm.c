@@ -702,16 +702,20 @@ static void test_sgemm_avx2_5x16(void) {
     static const size_t ns[] = {1, 15, 16, 17, 33, 100};
     static const size_t ks[] = {1, 63, 65, 257};
     /* B beyond L2: prefetched, kc = 64 (K = 400: 6 blocks + a tail of 16) */
-    static const size_t big[][4] = {{1, 40, 2000, 400}, {0, 37, 1031, 391}, {1, 35, 1100, 360}, {0, 40, 2000, 129}};
+    static const size_t big[][4] = {{1, 40, 2000, 400}, {0, 37, 1031, 391}, {1, 35, 1100, 360}, {0, 40, 2000, 129},
+                                    {1, 25, 1009, 449}, {0, 33, 1041, 385}, {1, 39, 1025, 400}, {0, 31, 1100, 393}};
     sam_ctx ctx;
     tg_case c;
     unsigned seed = 1500;
     size_t im, in, t;
-    CHECK(SAM__GEMM_AVX2F_PATH(40, SAM_NO_TRANS) && SAM__GEMM_AVX2F_PATH(25, SAM_NO_TRANS) &&
-          SAM__GEMM_AVX2F_PATH(35, SAM_NO_TRANS));
-    CHECK(!SAM__GEMM_AVX2F_PATH(40, SAM_TRANS) && !SAM__GEMM_AVX2F_PATH(41, SAM_NO_TRANS) &&
-          !SAM__GEMM_AVX2F_PATH(36, SAM_NO_TRANS) && !SAM__GEMM_AVX2F_PATH(30, SAM_NO_TRANS) &&
-          !SAM__GEMM_AVX2F_PATH(20, SAM_NO_TRANS) && !SAM__GEMM_AVX2F_PATH(24, SAM_NO_TRANS));
+    CHECK(SAM__GEMM_AVX2F_PATH(40, 400, 2000, SAM_NO_TRANS) && SAM__GEMM_AVX2F_PATH(25, 400, 2000, SAM_NO_TRANS) &&
+          SAM__GEMM_AVX2F_PATH(35, 384, 1024, SAM_NO_TRANS));
+    CHECK(!SAM__GEMM_AVX2F_PATH(40, 400, 2000, SAM_TRANS) && !SAM__GEMM_AVX2F_PATH(41, 400, 2000, SAM_NO_TRANS) &&
+          !SAM__GEMM_AVX2F_PATH(36, 400, 2000, SAM_NO_TRANS) && !SAM__GEMM_AVX2F_PATH(30, 400, 2000, SAM_NO_TRANS) &&
+          !SAM__GEMM_AVX2F_PATH(20, 400, 2000, SAM_NO_TRANS) && !SAM__GEMM_AVX2F_PATH(24, 400, 2000, SAM_NO_TRANS));
+    /* B within L2, as in NN 32³ or 40×500×400: the 6×16 tile */
+    CHECK(!SAM__GEMM_AVX2F_PATH(32, 32, 32, SAM_NO_TRANS) && !SAM__GEMM_AVX2F_PATH(40, 400, 500, SAM_NO_TRANS) &&
+          !SAM__GEMM_AVX2F_PATH(35, 383, 1024, SAM_NO_TRANS));
     sam_ctx_init(&ctx, NULL);
     FOR_EACH_ISA(ctx, isa) {
         (void)isa;
@@ -726,6 +730,7 @@ static void test_sgemm_avx2_5x16(void) {
             tg_set(&c, (int)big[t][0], 0, big[t][1], big[t][2], big[t][3], t % 3, t & 1 ? -0.5f : 1.0f,
                    t & 2 ? 0.0f : 0.75f);
             CHECK(SAM__GEMM_PF_B(c.M, c.K, c.ldb) == (c.K >= 360));
+            CHECK(SAM__GEMM_AVX2F_PATH(c.M, c.K, c.ldb, SAM_NO_TRANS) == (c.K >= 360)); /* all these M pad less */
             tg_run(&ctx, &c, seed++);
         }
     }
