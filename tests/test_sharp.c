@@ -1304,9 +1304,9 @@ static void test_sharp_cnn_batch_reuse(void) {
         CHECK_OK(sam_cnn_init(&ctx, &net, &cf));
         t_data_chen(&D, n, 2, 13, 91);
         np = net.model.n_params;
-        float *w = t_alloc_off(np), *ev1 = t_alloc_off(2 * np), *ev2 = t_alloc_off(2 * np);
-        memset(ev1, 0, 2 * np * sizeof(float));
-        memset(ev2, 0, 2 * np * sizeof(float));
+        float *w = t_alloc_off(np), *ev1 = t_alloc_off(4 * np), *ev2 = t_alloc_off(4 * np); /* nb·k Ritz vectors */
+        memset(ev1, 0, 4 * np * sizeof(float));
+        memset(ev2, 0, 4 * np * sizeof(float));
         sam_rng_seed(&r, 92, SAM_STREAM_INIT);
         CHECK_OK(sam_cnn_init_params(&ctx, &net, &r, 0.5f, w));
         sam_ctx_init(&cw.ctx, NULL);
@@ -1338,7 +1338,7 @@ static void test_sharp_cnn_batch_reuse(void) {
                     CHECK_OK(sam_hessian_lanczos(&ctx, &wrapped, w, &b, blocks ? blk : NULL, nb, 2, 6, &r2, e2, ev2,
                                                  work));
                     CHECKF(memcmp(e1, e2, (blocks ? 4 : 2) * sizeof(double)) == 0 &&
-                               memcmp(ev1, ev2, (blocks ? 2 : 2) * np * sizeof(float)) == 0,
+                               memcmp(ev1, ev2, (blocks ? 4 : 2) * np * sizeof(float)) == 0,
                            "path %d idx %d blocks %d rep %d: Lanczos differs", path, withidx, blocks, rep);
                     CHECK(ctx.same_data == 0);
                     /* new data in place: a reuse across calls would see the old rows */
