@@ -118,6 +118,28 @@ static void tg_set(tg_case *c, int ta, int tb, size_t M, size_t N, size_t K, siz
     c->beta = beta;
 }
 
+/* Each case (M, N, K) with a fixed workspace of exactly
+ * sam_sgemm_workspace_bytes, `skew` bytes past a 64-byte boundary, on every
+ * ISA: the figure must cover every path at any address. */
+static void tg_fixed_ws(int ta, int tb, const size_t (*cases)[3], size_t ncases, size_t skew, unsigned *seed) {
+    sam_ctx ctx;
+    tg_case c;
+    size_t i;
+    for (i = 0; i < ncases; i++) {
+        size_t need = sam_sgemm_workspace_bytes(cases[i][0], cases[i][1], cases[i][2]);
+        unsigned char *mem = (unsigned char *)malloc(need + 64);
+        sam_ctx_init(&ctx, NULL);
+        CHECK_OK(sam_ctx_set_workspace(&ctx, mem + 64 - ((uintptr_t)mem & 63) + skew, need));
+        tg_set(&c, ta, tb, cases[i][0], cases[i][1], cases[i][2], 1, 1.0f, 0.0f);
+        FOR_EACH_ISA(ctx, isa) {
+            (void)isa;
+            tg_run(&ctx, &c, (*seed)++);
+        }
+        sam_ctx_free(&ctx);
+        free(mem);
+    }
+}
+
 /* M, N around every micro-tile (scalar 4×4, AVX2 6×16, NEON 8×12, dot 4×3),
  * K small and odd, all four transposes, padded leading dimensions. */
 static void test_sgemm_tile_edges(void) {
@@ -476,18 +498,8 @@ static void test_sgemm_avx2_narrow_b(void) {
     }
     sam_ctx_free(&ctx);
     {
-        /* a fixed workspace of exactly sam_sgemm_workspace_bytes suffices */
-        size_t need = sam_sgemm_workspace_bytes(64, 40, 128);
-        unsigned char *mem = (unsigned char *)malloc(need + 64);
-        sam_ctx_init(&ctx, NULL);
-        CHECK_OK(sam_ctx_set_workspace(&ctx, mem + 64 - ((uintptr_t)mem & 63), need));
-        tg_set(&c, 0, 1, 64, 40, 128, 0, 1.0f, 0.0f);
-        FOR_EACH_ISA(ctx, isa) {
-            (void)isa;
-            tg_run(&ctx, &c, seed++);
-        }
-        sam_ctx_free(&ctx);
-        free(mem);
+        static const size_t ws_cases[][3] = {{64, 40, 128}};
+        tg_fixed_ws(0, 1, ws_cases, 1, 0, &seed);
     }
 }
 
@@ -560,23 +572,12 @@ static void test_sgemm_avx2_tc(void) {
         sam_ctx_free(&ctx);
     }
     {
-        /* a fixed workspace of exactly sam_sgemm_workspace_bytes suffices */
         static const size_t ws_cases[][3] = {{64, 1, 24}, {64, 42, 256}, {500, 30, 100}};
         size_t i;
-        for (i = 0; i < sizeof ws_cases / sizeof ws_cases[0]; i++) {
-            size_t need = sam_sgemm_workspace_bytes(ws_cases[i][0], ws_cases[i][1], ws_cases[i][2]);
-            unsigned char *mem = (unsigned char *)malloc(need + 64);
-            CHECK(need >= sam__gemm_tc_ws_floats(ws_cases[i][1], ws_cases[i][2]) * sizeof(float));
-            sam_ctx_init(&ctx, NULL);
-            CHECK_OK(sam_ctx_set_workspace(&ctx, mem + 64 - ((uintptr_t)mem & 63), need));
-            tg_set(&c, 1, 0, ws_cases[i][0], ws_cases[i][1], ws_cases[i][2], 1, 1.0f, 0.0f);
-            FOR_EACH_ISA(ctx, isa) {
-                (void)isa;
-                tg_run(&ctx, &c, seed++);
-            }
-            sam_ctx_free(&ctx);
-            free(mem);
-        }
+        for (i = 0; i < 3; i++)
+            CHECK(sam_sgemm_workspace_bytes(ws_cases[i][0], ws_cases[i][1], ws_cases[i][2]) >=
+                  sam__gemm_tc_ws_floats(ws_cases[i][1], ws_cases[i][2]) * sizeof(float));
+        tg_fixed_ws(1, 0, ws_cases, 3, 0, &seed);
     }
 }
 
@@ -644,23 +645,12 @@ static void test_sgemm_avx2_nt(void) {
         sam_ctx_free(&ctx);
     }
     {
-        /* a fixed workspace of exactly sam_sgemm_workspace_bytes suffices */
         static const size_t ws_cases[][3] = {{8, 24, 1}, {100, 500, 30}, {12, 500, 64}};
         size_t i;
-        for (i = 0; i < sizeof ws_cases / sizeof ws_cases[0]; i++) {
-            size_t need = sam_sgemm_workspace_bytes(ws_cases[i][0], ws_cases[i][1], ws_cases[i][2]);
-            unsigned char *mem = (unsigned char *)malloc(need + 64);
-            CHECK(need >= sam__gemm_nt_ws_floats(ws_cases[i][1], ws_cases[i][2]) * sizeof(float));
-            sam_ctx_init(&ctx, NULL);
-            CHECK_OK(sam_ctx_set_workspace(&ctx, mem + 64 - ((uintptr_t)mem & 63) + 4, need)); /* not 32-aligned */
-            tg_set(&c, 0, 1, ws_cases[i][0], ws_cases[i][1], ws_cases[i][2], 1, 1.0f, 0.0f);
-            FOR_EACH_ISA(ctx, isa) {
-                (void)isa;
-                tg_run(&ctx, &c, seed++);
-            }
-            sam_ctx_free(&ctx);
-            free(mem);
-        }
+        for (i = 0; i < 3; i++)
+            CHECK(sam_sgemm_workspace_bytes(ws_cases[i][0], ws_cases[i][1], ws_cases[i][2]) >=
+                  sam__gemm_nt_ws_floats(ws_cases[i][1], ws_cases[i][2]) * sizeof(float));
+        tg_fixed_ws(0, 1, ws_cases, 3, 4, &seed); /* not 32-aligned */
     }
 }
 
@@ -736,22 +726,9 @@ static void test_sgemm_avx2_5x16(void) {
     }
     sam_ctx_free(&ctx);
     {
-        /* a fixed workspace of exactly sam_sgemm_workspace_bytes suffices */
-        static const size_t ws_cases[][3] = {{40, 2000, 400}, {35, 17, 300}};
-        size_t i;
-        for (i = 0; i < sizeof ws_cases / sizeof ws_cases[0]; i++) {
-            size_t need = sam_sgemm_workspace_bytes(ws_cases[i][0], ws_cases[i][1], ws_cases[i][2]);
-            unsigned char *mem = (unsigned char *)malloc(need + 64);
-            sam_ctx_init(&ctx, NULL);
-            CHECK_OK(sam_ctx_set_workspace(&ctx, mem + 64 - ((uintptr_t)mem & 63) + 4, need)); /* unaligned */
-            tg_set(&c, (int)i, 0, ws_cases[i][0], ws_cases[i][1], ws_cases[i][2], 1, 1.0f, 0.0f);
-            FOR_EACH_ISA(ctx, isa) {
-                (void)isa;
-                tg_run(&ctx, &c, seed++);
-            }
-            sam_ctx_free(&ctx);
-            free(mem);
-        }
+        static const size_t ws_nn[][3] = {{40, 2000, 400}}, ws_tn[][3] = {{35, 17, 300}};
+        tg_fixed_ws(0, 0, ws_nn, 1, 4, &seed); /* unaligned */
+        tg_fixed_ws(1, 0, ws_tn, 1, 4, &seed);
     }
 #if SAM__HAS_AVX2
     if (sam_isa_supported(SAM_ISA_AVX2)) {

@@ -1104,6 +1104,10 @@ static sam_status t_cnn_wrap_lg(void *u, const float *w, const sam_batch *b, dou
     t_cnn_wrap *cw = (t_cnn_wrap *)u;
     return sam_model_loss_grad(&cw->ctx, cw->m, w, b, loss, grad, cw->work);
 }
+static sam_status t_cnn_wrap_hvp(void *u, const float *w, const sam_batch *b, const float *v, float *hv) {
+    t_cnn_wrap *cw = (t_cnn_wrap *)u;
+    return sam_model_hvp(&cw->ctx, cw->m, w, b, v, hv, cw->work);
+}
 
 static void test_optim_cnn_batch_reuse(void) {
     sam_ctx ctx;

@@ -1273,21 +1273,7 @@ static void test_sharp_model_failure(void) {
  * product (ctx->same_data): the same CNN behind sam_model_callbacks (which
  * never reuses) must give the same bits, on the fast and generic paths, with
  * and without idx, whole-vector and per block, and with the data changed in
- * place between calls. */
-typedef struct ts_cnn_wrap {
-    sam_ctx ctx;
-    const sam_model *m;
-    void *work;
-} ts_cnn_wrap;
-static sam_status ts_cnn_lg(void *u, const float *w, const sam_batch *b, double *loss, float *grad) {
-    ts_cnn_wrap *cw = (ts_cnn_wrap *)u;
-    return sam_model_loss_grad(&cw->ctx, cw->m, w, b, loss, grad, cw->work);
-}
-static sam_status ts_cnn_hvp(void *u, const float *w, const sam_batch *b, const float *v, float *hv) {
-    ts_cnn_wrap *cw = (ts_cnn_wrap *)u;
-    return sam_model_hvp(&cw->ctx, cw->m, w, b, v, hv, cw->work);
-}
-
+ * place between calls (t_cnn_wrap is in test_optim.c). */
 static void test_sharp_cnn_batch_reuse(void) {
     sam_ctx ctx;
     sam_ctx_init(&ctx, NULL);
@@ -1296,7 +1282,7 @@ static void test_sharp_cnn_batch_reuse(void) {
         sam_cnn net;
         sam_dataset D;
         sam_rng r;
-        ts_cnn_wrap cw;
+        t_cnn_wrap cw;
         sam_model wrapped;
         size_t n = 7, np, idx[5] = {6, 2, 2, 0, 4};
         sam_cnn_config_default(&cf);
@@ -1312,7 +1298,7 @@ static void test_sharp_cnn_batch_reuse(void) {
         sam_ctx_init(&cw.ctx, NULL);
         cw.m = &net.model;
         cw.work = malloc(sam_model_work_bytes(&net.model, n));
-        CHECK_OK(sam_model_callbacks(&wrapped, np, ts_cnn_lg, ts_cnn_hvp, &cw));
+        CHECK_OK(sam_model_callbacks(&wrapped, np, t_cnn_wrap_lg, t_cnn_wrap_hvp, &cw));
         size_t wb = sam_hessian_work_bytes(&net.model, n, 8), wb2 = sam_hessian_work_bytes(&wrapped, n, 8);
         void *work = malloc(wb > wb2 ? wb : wb2);
         sam_block blk[2] = {{0, np / 2}, {np / 2, np - np / 2}};
