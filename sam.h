@@ -2736,44 +2736,6 @@ static void sam__gemm_ukr_f32_scalar(size_t kc, float alpha, const float *ap, co
 #define SAM__GEMM_NR_AVX2 16
 
 #if SAM__HAS_AVX2
-/* The partial-tile store of the 16-wide AVX2 tiles (6×16, 5×16): acc[2i],
- * acc[2i+1] are row i; the same arithmetic as a whole tile on the first m
- * rows, with lane masks for the first n columns (masked-off lanes are
- * neither read nor written), so edge and interior elements round alike. */
-SAM__AVX2 static void sam__gemm_store16_edge_avx2(const __m256 *acc, __m256 va, __m256 vb, float beta, float *c,
-                                                  size_t ldc, size_t m, size_t n) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i mlo = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
-    const __m256i mhi = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8), lane);
-    size_t i;
-    for (i = 0; i < m; i++) {
-        float *q = c + i * ldc;
-        __m256 lo = _mm256_mul_ps(va, acc[2 * i]), hi = _mm256_mul_ps(va, acc[2 * i + 1]);
-        if (beta != 0.0f) {
-            lo = _mm256_fmadd_ps(va, acc[2 * i], _mm256_mul_ps(vb, _mm256_maskload_ps(q, mlo)));
-            hi = _mm256_fmadd_ps(va, acc[2 * i + 1], _mm256_mul_ps(vb, _mm256_maskload_ps(q + 8, mhi)));
-        }
-        _mm256_maskstore_ps(q, mlo, lo);
-        _mm256_maskstore_ps(q + 8, mhi, hi);
-    }
-}
-
-/* The same for the 24-wide tiles (4×24): acc[3i..3i+2] are row i. */
-SAM__AVX2 static void sam__gemm_store24_edge_avx2(const __m256 *acc, __m256 va, __m256 vb, float beta, float *c,
-                                                  size_t ldc, size_t m, size_t n) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i msk[3];
-    size_t i, v;
-    for (v = 0; v < 3; v++) msk[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8 * (int)v), lane);
-    for (i = 0; i < m; i++)
-        for (v = 0; v < 3; v++) {
-            float *q = c + i * ldc + 8 * v;
-            __m256 x = _mm256_mul_ps(va, acc[3 * i + v]);
-            if (beta != 0.0f) x = _mm256_fmadd_ps(va, acc[3 * i + v], _mm256_mul_ps(vb, _mm256_maskload_ps(q, msk[v])));
-            _mm256_maskstore_ps(q, msk[v], x);
-        }
-}
-
 SAM__AVX2 static void sam__gemm_ukr_f32_avx2(size_t kc, float alpha, const float *ap, const float *bp, size_t bk,
                                              float beta, float *c, size_t ldc, size_t m, size_t n) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
@@ -2825,10 +2787,25 @@ SAM__AVX2 static void sam__gemm_ukr_f32_avx2(size_t kc, float alpha, const float
         SAM__UKR_AVX2_STORE(5, c50, c51)
 #undef SAM__UKR_AVX2_STORE
     } else {
+        /* A partial tile: the same arithmetic on the first m rows, with
+         * lane masks for the first n columns (masked-off lanes are neither
+         * read nor written), so edge and interior elements round alike. */
         __m256 acc[12];
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i mlo = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
+        const __m256i mhi = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8), lane);
         acc[0] = c00; acc[1] = c01; acc[2] = c10; acc[3] = c11; acc[4] = c20; acc[5] = c21;
         acc[6] = c30; acc[7] = c31; acc[8] = c40; acc[9] = c41; acc[10] = c50; acc[11] = c51;
-        sam__gemm_store16_edge_avx2(acc, va, vb, beta, c, ldc, m, n);
+        for (i = 0; i < m; i++) {
+            float *q = c + i * ldc;
+            __m256 lo = _mm256_mul_ps(va, acc[2 * i]), hi = _mm256_mul_ps(va, acc[2 * i + 1]);
+            if (beta != 0.0f) {
+                lo = _mm256_fmadd_ps(va, acc[2 * i], _mm256_mul_ps(vb, _mm256_maskload_ps(q, mlo)));
+                hi = _mm256_fmadd_ps(va, acc[2 * i + 1], _mm256_mul_ps(vb, _mm256_maskload_ps(q + 8, mhi)));
+            }
+            _mm256_maskstore_ps(q, mlo, lo);
+            _mm256_maskstore_ps(q + 8, mhi, hi);
+        }
     }
 }
 #endif
@@ -2889,10 +2866,22 @@ SAM__AVX2 static void sam__gemm_ukr4x24_f32_avx2(size_t kc, float alpha, const f
 #undef SAM__UKR4_AVX2_ROW
 #undef SAM__UKR4_AVX2_ST
     } else {
+        /* A partial tile: lane masks for the first n columns (masked-off lanes
+         * are neither read nor written), the first m rows only. */
         __m256 acc[12];
+        __m256i msk[3];
+        size_t v;
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (v = 0; v < 3; v++) msk[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8 * (int)v), lane);
         acc[0] = c00; acc[1] = c01; acc[2] = c02; acc[3] = c10; acc[4] = c11; acc[5] = c12;
         acc[6] = c20; acc[7] = c21; acc[8] = c22; acc[9] = c30; acc[10] = c31; acc[11] = c32;
-        sam__gemm_store24_edge_avx2(acc, va, vb, beta, c, ldc, m, n);
+        for (i = 0; i < m; i++)
+            for (v = 0; v < 3; v++) {
+                float *q = c + i * ldc + 8 * v;
+                __m256 x = _mm256_mul_ps(va, acc[3 * i + v]);
+                if (beta != 0.0f) x = _mm256_fmadd_ps(va, acc[3 * i + v], _mm256_mul_ps(vb, _mm256_maskload_ps(q, msk[v])));
+                _mm256_maskstore_ps(q, msk[v], x);
+            }
     }
 }
 #endif
@@ -2945,11 +2934,26 @@ SAM__AVX2 static void sam__gemm_ukr5x16_f32_avx2(size_t kc, float alpha, const f
         SAM__UKR5_AVX2_ROW(0) SAM__UKR5_AVX2_ROW(1) SAM__UKR5_AVX2_ROW(2) SAM__UKR5_AVX2_ROW(3) SAM__UKR5_AVX2_ROW(4)
 #undef SAM__UKR5_AVX2_ROW
 #undef SAM__UKR5_AVX2_ST
-    } else { /* partial tile: as the 6×16 kernel */
+    } else { /* partial tile: lane masks, the first m rows (as the 6×16 kernel). Each
+              * kernel keeps its own copy: a shared out-of-line store made the
+              * kernels realign their stack on every call (TN 500×30×1, one
+              * partial tile per call: 2.9 -> 15.7 µs). */
         __m256 acc[10];
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i mlo = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
+        const __m256i mhi = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8), lane);
         acc[0] = c00; acc[1] = c01; acc[2] = c10; acc[3] = c11; acc[4] = c20;
         acc[5] = c21; acc[6] = c30; acc[7] = c31; acc[8] = c40; acc[9] = c41;
-        sam__gemm_store16_edge_avx2(acc, va, vb, beta, c, ldc, m, n);
+        for (i = 0; i < m; i++) {
+            float *q = c + i * ldc;
+            __m256 lo = _mm256_mul_ps(va, acc[2 * i]), hi = _mm256_mul_ps(va, acc[2 * i + 1]);
+            if (beta != 0.0f) {
+                lo = _mm256_fmadd_ps(va, acc[2 * i], _mm256_mul_ps(vb, _mm256_maskload_ps(q, mlo)));
+                hi = _mm256_fmadd_ps(va, acc[2 * i + 1], _mm256_mul_ps(vb, _mm256_maskload_ps(q + 8, mhi)));
+            }
+            _mm256_maskstore_ps(q, mlo, lo);
+            _mm256_maskstore_ps(q + 8, mhi, hi);
+        }
     }
 }
 #endif
@@ -3853,7 +3857,7 @@ SAM__AVX2 static void sam__gemm_ukr4x24a_f32_avx2(size_t kc, float alpha, const 
     va = _mm256_set1_ps(alpha);
     vb = _mm256_set1_ps(beta);
     if (m == SAM__GEMM_MR_AVX2S && n == SAM__GEMM_NR_AVX2S) {
-#define SAM__UKR4A_AVX2_ST(q_, x_)                                                                 \
+#define SAM__UKR4A_AVX2_ST(q_, x_)                                                                \
         if (beta == 0.0f) _mm256_storeu_ps(q_, _mm256_mul_ps(va, x_));                            \
         else _mm256_storeu_ps(q_, _mm256_fmadd_ps(va, x_, _mm256_mul_ps(vb, _mm256_loadu_ps(q_))));
 #define SAM__UKR4A_AVX2_ROW(r_) \
@@ -3862,11 +3866,21 @@ SAM__AVX2 static void sam__gemm_ukr4x24a_f32_avx2(size_t kc, float alpha, const 
         SAM__UKR4A_AVX2_ROW(0) SAM__UKR4A_AVX2_ROW(1) SAM__UKR4A_AVX2_ROW(2) SAM__UKR4A_AVX2_ROW(3)
 #undef SAM__UKR4A_AVX2_ROW
 #undef SAM__UKR4A_AVX2_ST
-    } else { /* partial tile: as the 4×24 kernel */
+    } else { /* partial tile: lane masks, the first m rows (as the 4×24 kernel) */
         __m256 acc[12];
+        __m256i msk[3];
+        size_t v;
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (v = 0; v < 3; v++) msk[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8 * (int)v), lane);
         acc[0] = c00; acc[1] = c01; acc[2] = c02; acc[3] = c10; acc[4] = c11; acc[5] = c12;
         acc[6] = c20; acc[7] = c21; acc[8] = c22; acc[9] = c30; acc[10] = c31; acc[11] = c32;
-        sam__gemm_store24_edge_avx2(acc, va, vb, beta, c, ldc, m, n);
+        for (i = 0; i < m; i++)
+            for (v = 0; v < 3; v++) {
+                float *q = c + i * ldc + 8 * v;
+                __m256 y = _mm256_mul_ps(va, acc[3 * i + v]);
+                if (beta != 0.0f) y = _mm256_fmadd_ps(va, acc[3 * i + v], _mm256_mul_ps(vb, _mm256_maskload_ps(q, msk[v])));
+                _mm256_maskstore_ps(q, msk[v], y);
+            }
     }
 }
 
