@@ -118,6 +118,48 @@ static void tg_set(tg_case *c, int ta, int tb, size_t M, size_t N, size_t K, siz
     c->beta = beta;
 }
 
+#if SAM__HAS_AVX2
+/* An AVX2 tile kernel (mr × nr) alone, K = 37, B rows bk apart, C rows ldc
+ * apart, every partial m × n and beta = 0 over NaN / beta = -1: against the
+ * double reference, nothing outside the m × n corner touched, and bit for bit
+ * the 6×16 tile on the same rows (zero-padded to 6) and first ≤ 16 columns. */
+static void tg_tile_avx2(sam__gemm_ukr_fn ukr, size_t mr, size_t nr, size_t bk, size_t ldc, unsigned seed,
+                         const char *name) {
+    const size_t K = 37;
+    float *ap = t_alloc_off(mr * K), *ap6 = t_alloc_off(6 * K), *B = t_alloc_off(K * bk);
+    float *cc = t_alloc_off(mr * ldc), *c0 = t_alloc_off(mr * ldc), *c6 = t_alloc_off(mr * ldc);
+    size_t m, n, i, j, k;
+    float beta;
+    t_fill(seed, mr * K, ap);
+    t_fill(seed + 1, K * bk, B);
+    t_fill(seed + 2, mr * ldc, c0);
+    for (k = 0; k < K; k++) /* the same mr rows in a 6-row panel, the rest zero */
+        for (i = 0; i < 6; i++) ap6[k * 6 + i] = i < mr ? ap[k * mr + i] : 0.0f;
+    for (beta = 0.0f; beta >= -1.0f; beta -= 1.0f)
+        for (m = 1; m <= mr; m++)
+            for (n = 1; n <= nr; n++) {
+                size_t n6 = n < 16 ? n : 16;
+                for (i = 0; i < mr * ldc; i++) cc[i] = beta == 0.0f ? NAN : c0[i];
+                ukr(K, 1.5f, ap, B, bk, beta, cc, ldc, m, n);
+                for (i = 0; i < mr; i++)
+                    for (j = 0; j < ldc; j++) {
+                        double s = 0;
+                        for (k = 0; k < K; k++) s += (double)ap[k * mr + i] * B[k * bk + j];
+                        s = 1.5 * s + (beta != 0.0f ? (double)beta * c0[i * ldc + j] : 0.0);
+                        if (i < m && j < n) CHECK_NEAR(cc[i * ldc + j], s, 1e-5, 1e-5);
+                        else if (beta == 0.0f) CHECK(cc[i * ldc + j] != cc[i * ldc + j]);
+                        else CHECK(cc[i * ldc + j] == c0[i * ldc + j]);
+                    }
+                for (i = 0; i < mr * ldc; i++) c6[i] = beta == 0.0f ? NAN : c0[i];
+                sam__gemm_ukr_f32_avx2(K, 1.5f, ap6, B, bk, beta, c6, ldc, m, n6);
+                for (i = 0; i < m; i++)
+                    CHECKF(memcmp(cc + i * ldc, c6 + i * ldc, n6 * sizeof(float)) == 0,
+                           "%s vs 6x16 tile m=%zu n=%zu row %zu: not bit-identical", name, m, n, i);
+            }
+    t_free_off(ap); t_free_off(ap6); t_free_off(B); t_free_off(cc); t_free_off(c0); t_free_off(c6);
+}
+#endif
+
 /* Each case (M, N, K) with a fixed workspace of exactly
  * sam_sgemm_workspace_bytes, `skew` bytes past a 64-byte boundary, on every
  * ISA: the figure must cover every path at any address. */
@@ -430,40 +472,8 @@ static void test_sgemm_avx2_4x24(void) {
     }
     sam_ctx_free(&ctx);
 #if SAM__HAS_AVX2
-    if (sam_isa_supported(SAM_ISA_AVX2)) {
-        const size_t K = 37, bk = 29, ldc = 26;
-        float *ap = t_alloc_off(4 * K), *ap6 = t_alloc_off(6 * K), *B = t_alloc_off(K * bk);
-        float *cc = t_alloc_off(4 * ldc), *c0 = t_alloc_off(4 * ldc), *c6 = t_alloc_off(6 * ldc);
-        size_t m, n, i, j, k;
-        float beta;
-        t_fill(11, 4 * K, ap);
-        t_fill(12, K * bk, B);
-        t_fill(13, 4 * ldc, c0);
-        for (k = 0; k < K; k++) /* the same 4 rows in a 6-row panel, rows 4, 5 zero */
-            for (i = 0; i < 6; i++) ap6[k * 6 + i] = i < 4 ? ap[k * 4 + i] : 0.0f;
-        for (beta = 0.0f; beta >= -1.0f; beta -= 1.0f)
-            for (m = 1; m <= 4; m++)
-                for (n = 1; n <= 24; n++) {
-                    for (i = 0; i < 4 * ldc; i++) cc[i] = beta == 0.0f ? NAN : c0[i];
-                    sam__gemm_ukr4x24_f32_avx2(K, 1.5f, ap, B, bk, beta, cc, ldc, m, n);
-                    for (i = 0; i < 4; i++)
-                        for (j = 0; j < ldc; j++) {
-                            double s = 0;
-                            for (k = 0; k < K; k++) s += (double)ap[k * 4 + i] * B[k * bk + j];
-                            s = 1.5 * s + (beta != 0.0f ? (double)beta * c0[i * ldc + j] : 0.0);
-                            if (i < m && j < n) CHECK_NEAR(cc[i * ldc + j], s, 1e-5, 1e-5);
-                            else if (beta == 0.0f) CHECK(cc[i * ldc + j] != cc[i * ldc + j]);
-                            else CHECK(cc[i * ldc + j] == c0[i * ldc + j]);
-                        }
-                    /* the 6×16 tile on the first 16 columns: same bits */
-                    for (i = 0; i < 4 * ldc; i++) c6[i] = beta == 0.0f ? NAN : c0[i];
-                    sam__gemm_ukr_f32_avx2(K, 1.5f, ap6, B, bk, beta, c6, ldc, m, n < 16 ? n : 16);
-                    for (i = 0; i < m; i++)
-                        CHECKF(memcmp(cc + i * ldc, c6 + i * ldc, (n < 16 ? n : 16) * sizeof(float)) == 0,
-                               "4x24 vs 6x16 tile m=%zu n=%zu row %zu: not bit-identical", m, n, i);
-                }
-        t_free_off(ap); t_free_off(ap6); t_free_off(B); t_free_off(cc); t_free_off(c0); t_free_off(c6);
-    }
+    if (sam_isa_supported(SAM_ISA_AVX2))
+        tg_tile_avx2(sam__gemm_ukr4x24_f32_avx2, 4, 24, 29, 26, 11, "4x24");
 #endif
 }
 
@@ -731,39 +741,8 @@ static void test_sgemm_avx2_5x16(void) {
         tg_fixed_ws(1, 0, ws_tn, 1, 4, &seed);
     }
 #if SAM__HAS_AVX2
-    if (sam_isa_supported(SAM_ISA_AVX2)) {
-        const size_t K = 37, bk = 19, ldc = 18;
-        float *ap = t_alloc_off(5 * K), *ap6 = t_alloc_off(6 * K), *B = t_alloc_off(K * bk);
-        float *cc = t_alloc_off(5 * ldc), *c0 = t_alloc_off(5 * ldc), *c6 = t_alloc_off(5 * ldc);
-        size_t m, n, i, j, k;
-        float beta;
-        t_fill(21, 5 * K, ap);
-        t_fill(22, K * bk, B);
-        t_fill(23, 5 * ldc, c0);
-        for (k = 0; k < K; k++) /* the same 5 rows in a 6-row panel, row 5 zero */
-            for (i = 0; i < 6; i++) ap6[k * 6 + i] = i < 5 ? ap[k * 5 + i] : 0.0f;
-        for (beta = 0.0f; beta >= -1.0f; beta -= 1.0f)
-            for (m = 1; m <= 5; m++)
-                for (n = 1; n <= 16; n++) {
-                    for (i = 0; i < 5 * ldc; i++) cc[i] = beta == 0.0f ? NAN : c0[i];
-                    sam__gemm_ukr5x16_f32_avx2(K, 1.5f, ap, B, bk, beta, cc, ldc, m, n);
-                    for (i = 0; i < 5; i++)
-                        for (j = 0; j < ldc; j++) {
-                            double s = 0;
-                            for (k = 0; k < K; k++) s += (double)ap[k * 5 + i] * B[k * bk + j];
-                            s = 1.5 * s + (beta != 0.0f ? (double)beta * c0[i * ldc + j] : 0.0);
-                            if (i < m && j < n) CHECK_NEAR(cc[i * ldc + j], s, 1e-5, 1e-5);
-                            else if (beta == 0.0f) CHECK(cc[i * ldc + j] != cc[i * ldc + j]);
-                            else CHECK(cc[i * ldc + j] == c0[i * ldc + j]);
-                        }
-                    for (i = 0; i < 5 * ldc; i++) c6[i] = beta == 0.0f ? NAN : c0[i];
-                    sam__gemm_ukr_f32_avx2(K, 1.5f, ap6, B, bk, beta, c6, ldc, m, n);
-                    for (i = 0; i < m; i++)
-                        CHECKF(memcmp(cc + i * ldc, c6 + i * ldc, n * sizeof(float)) == 0,
-                               "5x16 vs 6x16 tile m=%zu n=%zu row %zu: not bit-identical", m, n, i);
-                }
-        t_free_off(ap); t_free_off(ap6); t_free_off(B); t_free_off(cc); t_free_off(c0); t_free_off(c6);
-    }
+    if (sam_isa_supported(SAM_ISA_AVX2))
+        tg_tile_avx2(sam__gemm_ukr5x16_f32_avx2, 5, 16, 19, 18, 21, "5x16");
 #endif
 }
 
