@@ -4029,12 +4029,12 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
      * AVX2 6×16: see SAM__GEMM_PF_B. */
     direct_b = tb == SAM_NO_TRANS && M <= 8 * g->mr;
     pf_b = direct_b && ctx->isa == SAM_ISA_AVX2 && g->nr == SAM__GEMM_NR_AVX2 && SAM__GEMM_PF_B(M, K, ldb);
-    /* B read in place with rows ldb floats apart puts every row of a panel
-     * on its own 4 KB page once ldb >= 1024 (8 KB at ldb = 2000): a shorter
-     * panel touches fewer pages, likely the first-level DTLB's reach (the
-     * rows do not share cache sets at ldb = 2000, 125 lines apart; this VM
-     * exposes no counters to confirm). Measured, 5×16 tile, TN 40×2000×400
-     * (GF/s): kc 256 72.5, 160 73, 128 74.4, 96 75.2, 64 76.8; the
+    /* The 5×16 tile with B in place beyond L2 runs best with a short kc.
+     * Measured, TN 40×2000×400 (GF/s): kc 256 72.5, 160 73, 128 74.4, 96
+     * 75.2, 64 76.8. Not the DTLB (each panel row is on its own page at
+     * ldb = 2000): with B on 2 MB pages the order stayed (kc 64 76.7, 128
+     * 74, 256 74). More likely L1: the packed A block (M × kc) and the
+     * panel's B lines share it with the next panel's prefetches. The
      * workspace sized for g->kc covers it. */
     kc = pf_b && g->mr == SAM__GEMM_MR_AVX2F ? SAM__GEMM_KC_AVX2F_PF : g->kc;
     for (jc = 0; jc < N; jc += g->nc) {
