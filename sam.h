@@ -3365,31 +3365,25 @@ SAM__AVX2 static void sam__gemm_nb_f32_avx2(size_t kc, float alpha, const float 
     }
     va = _mm256_set1_ps(alpha);
     vb = _mm256_set1_ps(beta);
-    /* The common tile, straight-line from the named registers. Copying them
-     * into acc[] first (as the edge cases below do) cost 10 stores and 10
-     * reloads per call: NT 400×40×2000 79.5 -> 82 GF/s without it. */
-    if (n == SAM__GEMM_NB_AVX2 && m == 2) {
+    /* Whole rows (n = 40): plain loads and stores (masked ones cost 2-4
+     * µops), straight from the named registers. Copying them into acc[]
+     * first, as the ragged case below does, cost 10 stores and 10 reloads
+     * per call: NT 400×40×2000 79.5 -> 82 GF/s without it. */
+    if (n == SAM__GEMM_NB_AVX2) {
 #define SAM__NB_ST(q_, x_)                                                                        \
         if (beta == 0.0f) _mm256_storeu_ps(q_, _mm256_mul_ps(va, x_));                            \
         else _mm256_storeu_ps(q_, _mm256_fmadd_ps(va, x_, _mm256_mul_ps(vb, _mm256_loadu_ps(q_))));
         SAM__NB_ST(c, s00) SAM__NB_ST(c + 8, s01) SAM__NB_ST(c + 16, s02) SAM__NB_ST(c + 24, s03)
-        SAM__NB_ST(c + 32, s04) SAM__NB_ST(c + ldc, s10) SAM__NB_ST(c + ldc + 8, s11)
-        SAM__NB_ST(c + ldc + 16, s12) SAM__NB_ST(c + ldc + 24, s13) SAM__NB_ST(c + ldc + 32, s14)
+        SAM__NB_ST(c + 32, s04)
+        if (m > 1) {
+            SAM__NB_ST(c + ldc, s10) SAM__NB_ST(c + ldc + 8, s11) SAM__NB_ST(c + ldc + 16, s12)
+            SAM__NB_ST(c + ldc + 24, s13) SAM__NB_ST(c + ldc + 32, s14)
+        }
 #undef SAM__NB_ST
         return;
     }
     acc[0] = s00; acc[1] = s01; acc[2] = s02; acc[3] = s03; acc[4] = s04;
     acc[5] = s10; acc[6] = s11; acc[7] = s12; acc[8] = s13; acc[9] = s14;
-    if (n == SAM__GEMM_NB_AVX2) { /* whole rows: plain loads and stores (masked ones cost 2-4 µops) */
-        for (i = 0; i < m; i++)
-            for (v = 0; v < 5; v++) {
-                float *q = c + i * ldc + 8 * v;
-                __m256 y = _mm256_mul_ps(va, acc[5 * i + v]);
-                if (beta != 0.0f) y = _mm256_fmadd_ps(va, acc[5 * i + v], _mm256_mul_ps(vb, _mm256_loadu_ps(q)));
-                _mm256_storeu_ps(q, y);
-            }
-        return;
-    }
     for (v = 0; v < 5; v++) msk[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8 * (int)v), lane);
     for (i = 0; i < m; i++)
         for (v = 0; v < 5; v++) {
