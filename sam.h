@@ -2894,10 +2894,15 @@ SAM__AVX2 static void sam__gemm_ukr4x24_f32_avx2(size_t kc, float alpha, const f
 
 #define SAM__GEMM_MR_AVX2F 5
 #define SAM__GEMM_KC_AVX2F_PF 64 /* kc with B in place and prefetched (see sam__sgemm) */
+#define SAM__GEMM_KC_AVX2F_LONG 512 /* the longest kc of the long-kc variant (see sam__sgemm) */
 
 #if SAM__HAS_AVX2
-SAM__AVX2 static void sam__gemm_ukr5x16_f32_avx2(size_t kc, float alpha, const float *ap, const float *bp, size_t bk,
-                                                 float beta, float *c, size_t ldc, size_t m, size_t n) {
+/* pf, when not NULL: one row of the next B panel (rows pfs floats apart) is
+ * prefetched into L2 per k, spread over the FMAs (see the long-kc variant in
+ * sam__sgemm). It changes no result. */
+SAM__AVX2 static void sam__gemm_ukr5x16_pf_f32_avx2(size_t kc, float alpha, const float *ap, const float *bp,
+                                                    size_t bk, float beta, float *c, size_t ldc, size_t m, size_t n,
+                                                    const float *pf, size_t pfs) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00;
     __m256 b0, b1, a, va, vb;
@@ -2909,22 +2914,32 @@ SAM__AVX2 static void sam__gemm_ukr5x16_f32_avx2(size_t kc, float alpha, const f
     /* A k counter, unlike the other tiles: the pointer-compare loop (see the
      * 2×40 kernel) ran faster here in L1 (82 -> 85 GF/s), yet TN 40×2000×400,
      * where B streams in place, fell from 76.9 to 75.1. */
-    for (p = 0; p < kc; p++) {
-        b0 = _mm256_loadu_ps(bp);
-        b1 = _mm256_loadu_ps(bp + 8);
-        a = _mm256_broadcast_ss(ap + 0);
-        c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
-        a = _mm256_broadcast_ss(ap + 1);
-        c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
-        a = _mm256_broadcast_ss(ap + 2);
-        c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
-        a = _mm256_broadcast_ss(ap + 3);
-        c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
-        a = _mm256_broadcast_ss(ap + 4);
-        c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
-        ap += 5;
+#define SAM__UKR5_AVX2_K                                                                            \
+        b0 = _mm256_loadu_ps(bp);                                                                   \
+        b1 = _mm256_loadu_ps(bp + 8);                                                               \
+        a = _mm256_broadcast_ss(ap + 0);                                                            \
+        c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);                       \
+        a = _mm256_broadcast_ss(ap + 1);                                                            \
+        c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);                       \
+        a = _mm256_broadcast_ss(ap + 2);                                                            \
+        c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);                       \
+        a = _mm256_broadcast_ss(ap + 3);                                                            \
+        c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);                       \
+        a = _mm256_broadcast_ss(ap + 4);                                                            \
+        c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);                       \
+        ap += 5;                                                                                    \
         bp += bk;
-    }
+    if (pf)
+        for (p = 0; p < kc; p++) {
+            SAM__UKR5_AVX2_K
+            _mm_prefetch((const char *)pf, _MM_HINT_T1);
+            pf += pfs;
+        }
+    else
+        for (p = 0; p < kc; p++) {
+            SAM__UKR5_AVX2_K
+        }
+#undef SAM__UKR5_AVX2_K
     va = _mm256_set1_ps(alpha);
     vb = _mm256_set1_ps(beta);
     if (m == SAM__GEMM_MR_AVX2F && n == SAM__GEMM_NR_AVX2) {
@@ -2956,6 +2971,12 @@ SAM__AVX2 static void sam__gemm_ukr5x16_f32_avx2(size_t kc, float alpha, const f
             _mm256_maskstore_ps(q + 8, mhi, hi);
         }
     }
+}
+
+/* The tile of the table (sam__gemm_ukr_fn): no prefetch. */
+SAM__AVX2 static void sam__gemm_ukr5x16_f32_avx2(size_t kc, float alpha, const float *ap, const float *bp, size_t bk,
+                                                 float beta, float *c, size_t ldc, size_t m, size_t n) {
+    sam__gemm_ukr5x16_pf_f32_avx2(kc, alpha, ap, bp, bk, beta, c, ldc, m, n, NULL, 0);
 }
 #endif
 
@@ -3939,6 +3960,26 @@ SAM__AVX2 static void sam__gemm_nt_path_avx2(size_t M, size_t N, size_t K, float
  * (12×5000×64 74 -> 70). */
 #define SAM__GEMM_PF_B(M, K, ldb) ((M) >= 24 && (K) * (ldb) >= ((size_t)3 << 17))
 
+/* The long-kc variant of the 5×16 tile with B in place (see sam__sgemm): B's
+ * rows an odd number of 64-byte lines apart, so that a panel's kc rows spread
+ * over all 64 sets of L1 (kc/64 lines per set, within its 8–12 ways). An even
+ * count folds them onto fewer sets: ldb 4000 (32 sets) ran 40×4000×400 at 70
+ * GF/s against 74 with kc 64, ldb 2048 (one set) at 52 against 70. */
+#define SAM__GEMM_LONG_KC(ldb) ((ldb) % 16 == 0 && ((ldb) / 16) % 2 == 1)
+
+/* kc of the long-kc variant: K in equal blocks of at most 512 rows. */
+static size_t sam__gemm_long_kc(size_t K) {
+    size_t blocks = (K + SAM__GEMM_KC_AVX2F_LONG - 1) / SAM__GEMM_KC_AVX2F_LONG;
+    return (K + blocks - 1) / blocks;
+}
+
+/* Floats of its workspace: the packed A block (5-row panels) and one
+ * zero-padded 16-wide B panel (the ragged first and last ones). */
+static size_t sam__gemm_long_kc_ws_floats(size_t M, size_t K) {
+    size_t kc = sam__gemm_long_kc(K);
+    return sam__round_up(sam__round_up(M, SAM__GEMM_MR_AVX2F) * kc, 16) + kc * SAM__GEMM_NR_AVX2;
+}
+
 /* Floats of the A block and the B block (64-byte rounded) for one ISA. */
 static void sam__gemm_ws_floats(const sam__gemm_cfg *g, size_t M, size_t N, size_t K, size_t *na, size_t *nb) {
     size_t mc = sam__min_sz(M, g->mc), nc = sam__min_sz(N, g->nc), kc = sam__min_sz(K, g->kc);
@@ -3965,11 +4006,11 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
                              : SAM__GEMM_AVX2S_PATH(M, tb) ? &sam__gemm_cfg_avx2s
                              : SAM__GEMM_AVX2F_PATH(M, K, ldb, tb) ? &sam__gemm_cfg_avx2f
                                                            : &sam__gemm_cfgs[ctx->isa];
-    size_t na, nb, jc, pc, ic, jr, ir, kc;
+    size_t na, nb, jc, pc, ic, jr, ir, kc, n;
     float *ap, *bp;
     void *ws;
     sam_status st;
-    int direct_b, pf_b;
+    int direct_b, pf_b, long_kc;
     if (M == 0 || N == 0) return SAM_OK;
     if (alpha == 0.0f || K == 0) {
         sam__gemm_scale_c(M, N, beta, C, ldc);
@@ -4013,26 +4054,43 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
         sam__gemm_row_impl[ctx->isa](N, K, alpha, A, ta == SAM_NO_TRANS ? 1 : lda, B, ldb, beta, C);
         return SAM_OK;
     }
-    sam__gemm_ws_floats(g, M, N, K, &na, &nb);
-    st = sam__workspace(ctx, (na + nb) * sizeof(float), &ws, "sam_sgemm");
-    if (st != SAM_OK) return st;
-    ap = (float *)ws;
-    bp = ap + na;
     /* An untransposed B already has the panel layout with row stride ldb. When
      * few rows of A share each B panel, packing B costs more than it saves.
      * AVX2 6×16: see SAM__GEMM_PF_B. */
     direct_b = tb == SAM_NO_TRANS && M <= 8 * g->mr;
     pf_b = direct_b && ctx->isa == SAM_ISA_AVX2 && g->nr == SAM__GEMM_NR_AVX2 && SAM__GEMM_PF_B(M, K, ldb);
-    /* The 5×16 tile with B in place beyond L2 runs best with a short kc.
-     * Measured, TN 40×2000×400 (GF/s): kc 256 72.5, 160 73, 128 74.4, 96
-     * 75.2, 64 76.8. Not the DTLB (each panel row is on its own page at
-     * ldb = 2000): with B on 2 MB pages the order stayed (kc 64 76.7, 128
-     * 74, 256 74). More likely L1: the packed A block (M × kc) and the
-     * panel's B lines share it with the next panel's prefetches. The
-     * workspace sized for g->kc covers it. */
-    kc = pf_b && g->mr == SAM__GEMM_MR_AVX2F ? SAM__GEMM_KC_AVX2F_PF : g->kc;
+    /* The 5×16 tile with B in place beyond L2, two variants.
+     * - Short kc (64), each tile prefetching its share of the next panel's
+     *   rows. Measured, TN 40×2000×400 (GF/s): kc 256 72.5, 160 73, 128 74.4,
+     *   96 75.2, 64 76.8. Its cost is per tile (C loaded and stored once per
+     *   kc block, the call, the prefetch loop) on 320-cycle tiles: with B's
+     *   traffic taken away (a probe) it still ran at 78 only.
+     * - Long kc (up to 512: one C pass at K = 400) where B's rows spread over
+     *   L1 (SAM__GEMM_LONG_KC): 2000-cycle tiles, and the last tile on each
+     *   panel prefetches the next panel's rows into L2 from inside its k
+     *   loop, one row per k between the FMAs. 40×2000×400 77 -> 81.5 GF/s,
+     *   35 and 25 rows +8 %. The same prefetches issued a share per tile
+     *   outside the loop gave 76. Panels start on a 64-byte line (a ragged
+     *   first panel takes the columns before it): otherwise each row's 16
+     *   floats span two lines and a 400-row panel overflows L1 (64 GF/s).
+     *   Each element's arithmetic does not depend on its panel, so results
+     *   do not depend on B's address. */
+    long_kc = pf_b && g->mr == SAM__GEMM_MR_AVX2F && SAM__GEMM_LONG_KC(ldb);
+    kc = long_kc ? sam__gemm_long_kc(K) : pf_b && g->mr == SAM__GEMM_MR_AVX2F ? SAM__GEMM_KC_AVX2F_PF : g->kc;
+    if (long_kc) {
+        na = sam__round_up(sam__round_up(M, SAM__GEMM_MR_AVX2F) * kc, 16);
+        nb = kc * SAM__GEMM_NR_AVX2;
+    } else {
+        sam__gemm_ws_floats(g, M, N, K, &na, &nb); /* kc <= g->kc */
+    }
+    st = sam__workspace(ctx, (na + nb) * sizeof(float), &ws, "sam_sgemm");
+    if (st != SAM_OK) return st;
+    ap = (float *)ws;
+    bp = ap + na;
     for (jc = 0; jc < N; jc += g->nc) {
-        size_t ncb = sam__min_sz(g->nc, N - jc);
+        size_t ncb = sam__min_sz(g->nc, N - jc), head = 0;
+        if (long_kc) /* the columns before B's first 64-byte line in this block */
+            head = sam__min_sz(ncb, (size_t)((64 - ((uintptr_t)(B + jc) & 63)) & 63) / sizeof(float));
         for (pc = 0; pc < K; pc += kc) {
             size_t kcb = sam__min_sz(kc, K - pc);
             float beta_p = pc == 0 ? beta : 1.0f; /* later K blocks accumulate */
@@ -4041,22 +4099,28 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
             for (ic = 0; ic < M; ic += g->mc) {
                 size_t mcb = sam__min_sz(g->mc, M - ic);
                 g->pack_a(ta, mcb, kcb, ta == SAM_NO_TRANS ? A + ic * lda + pc : A + pc * lda + ic, lda, ap);
-                for (jr = 0; jr < ncb; jr += g->nr) {
-                    size_t n = sam__min_sz(g->nr, ncb - jr);
+                for (jr = 0; jr < ncb; jr += n) {
                     const float *b = bp + jr * kcb;
                     size_t bk = g->nr;
+                    n = jr == 0 && head ? head : sam__min_sz(g->nr, ncb - jr);
                     if (direct_b) {
                         if (n == g->nr) {
                             b = B + pc * ldb + jc + jr;
                             bk = ldb;
-                        } else { /* the ragged last panel is packed, zero-padded */
+                        } else { /* a ragged panel (the last; under long kc the first) is packed, zero-padded */
                             g->pack_b(tb, kcb, n, B + pc * ldb + jc + jr, ldb, bp);
                             b = bp;
                         }
                     }
                     for (ir = 0; ir < mcb; ir += g->mr) {
 #if SAM__HAS_AVX2
-                        if (pf_b && jr + 2 * g->nr <= ncb) { /* this tile's share of the next panel's rows */
+                        if (long_kc && ir + g->mr >= mcb && jr + n + g->nr <= ncb) { /* the last tile */
+                            sam__gemm_ukr5x16_pf_f32_avx2(kcb, alpha, ap + ir * kcb, b, bk, beta_p,
+                                                          C + (ic + ir) * ldc + jc + jr, ldc, mcb - ir, n,
+                                                          B + pc * ldb + jc + jr + n, ldb);
+                            continue;
+                        }
+                        if (pf_b && !long_kc && jr + 2 * g->nr <= ncb) { /* this tile's share of the next panel's rows */
                             size_t k = ir * kcb / mcb, k1 = sam__min_sz(kcb, (ir + g->mr) * kcb / mcb);
                             const float *q = B + (pc + k) * ldb + jc + jr + g->nr;
                             for (; k < k1; k++, q += ldb) { /* inline: gcc drops calls to a prefetch-only function */
@@ -4087,6 +4151,8 @@ SAM__DEF size_t sam_sgemm_workspace_bytes(size_t M, size_t N, size_t K) {
     if ((na + nb) * sizeof(float) > best) best = (na + nb) * sizeof(float);
     sam__gemm_ws_floats(&sam__gemm_cfg_avx2f, M, N, K, &na, &nb); /* the AVX2 5×16 tile */
     if ((na + nb) * sizeof(float) > best) best = (na + nb) * sizeof(float);
+    if (M <= 40 && sam__gemm_long_kc_ws_floats(M, K) * sizeof(float) > best) /* its long-kc variant */
+        best = sam__gemm_long_kc_ws_floats(M, K) * sizeof(float);
     if (sam__gemm_nt_ws_floats(N, K) * sizeof(float) > best) /* the AVX2 4×24 A Bᵀ path */
         best = sam__gemm_nt_ws_floats(N, K) * sizeof(float);
     if (N <= SAM__GEMM_TC_MAXN) { /* the AVX2 transposed-C path */

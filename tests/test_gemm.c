@@ -692,8 +692,8 @@ static void test_sgemm_avx2_direct_b_prefetch(void) {
 /* The AVX2 5×16 tile for 25..40 rows of A against an untransposed B (CNN
  * weight gradient at 2m = 40 filters): M on both sides of the condition
  * (5-row tiles padding less than 6-row ones), a ragged last row tile and
- * column panel, K across the kc blocks (64 with B prefetched, 256 without)
- * and their tails, beta = 0 over NaN and beta ≠ 0, odd leading dimensions,
+ * column panel, K across the kc blocks (64 with B prefetched, 256 without;
+ * the long-kc variant has its own test below) and their tails, beta = 0 over NaN and beta ≠ 0, odd leading dimensions,
  * A transposed or not, a fixed workspace of exactly sam_sgemm_workspace_bytes.
  * Other ISAs run the same cases on their own paths. The kernel alone must
  * match the double reference and the 6×16 tile bit for bit. */
@@ -744,6 +744,82 @@ static void test_sgemm_avx2_5x16(void) {
     if (sam_isa_supported(SAM_ISA_AVX2))
         tg_tile_avx2(sam__gemm_ukr5x16_f32_avx2, 5, 16, 19, 18, 21, "5x16");
 #endif
+}
+
+/* The long-kc variant of the AVX2 5×16 tile (SAM__GEMM_LONG_KC: B in place,
+ * its rows an odd number of 64-byte lines apart): K in one block, in two
+ * (513) and three (1100), M from 25 to 40 with a ragged last row tile, A
+ * transposed or not, beta = 0 over NaN and beta ≠ 0, ldb padded beyond N,
+ * and B at each of the 16 float offsets from a 64-byte line, which moves the
+ * ragged first column panel: against the double reference at offset 0 and
+ * bit for bit the same C at every other offset (B's address changes no
+ * result). Also a workspace of exactly sam_sgemm_workspace_bytes when N is
+ * one panel wide, where the long kc needs more than the short one. Other ISAs
+ * run the same cases. */
+static void test_sgemm_avx2_long_kc(void) {
+    static const size_t cs[][5] = {/* ta, M, N, K, ldb */
+                                   {1, 40, 2000, 400, 2000}, {0, 33, 1000, 513, 1008}, {1, 25, 1008, 1100, 1008},
+                                   {0, 37, 990, 400, 1040}, {1, 40, 2000, 129, 2000}};
+    sam_ctx ctx;
+    tg_case c;
+    tg_bufs b;
+    unsigned seed = 1600;
+    size_t i, o;
+    CHECK(SAM__GEMM_LONG_KC(2000) && SAM__GEMM_LONG_KC(1008) && SAM__GEMM_LONG_KC(2064) && SAM__GEMM_LONG_KC(16));
+    CHECK(!SAM__GEMM_LONG_KC(4000) && !SAM__GEMM_LONG_KC(2048) && !SAM__GEMM_LONG_KC(1000) &&
+          !SAM__GEMM_LONG_KC(2001) && !SAM__GEMM_LONG_KC(32));
+    CHECK(sam__gemm_long_kc(1) == 1 && sam__gemm_long_kc(400) == 400 && sam__gemm_long_kc(512) == 512 &&
+          sam__gemm_long_kc(513) == 257 && sam__gemm_long_kc(1000) == 500 && sam__gemm_long_kc(1100) == 367);
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            float *base, *first;
+            tg_set(&c, (int)cs[i][0], 0, cs[i][1], cs[i][2], cs[i][3], 0, i & 1 ? -0.5f : 1.0f, i & 2 ? 0.0f : 0.75f);
+            c.ldb = cs[i][4];
+            CHECK(SAM__GEMM_AVX2F_PATH(c.M, c.K, c.ldb, SAM_NO_TRANS) == (c.K >= 400));
+            tg_alloc(&c, &b, seed++);
+            /* B's floats, copied to a 64-byte line plus o floats */
+            base = (float *)malloc((b.nb + 16) * sizeof(float) + 64);
+            first = (float *)malloc(b.nc * sizeof(float));
+            for (o = 0; o < 16; o++) {
+                float *Bo = (float *)((uintptr_t)base + 64 - ((uintptr_t)base & 63)) + o, *Bt = b.B;
+                memcpy(Bo, Bt, b.nb * sizeof(float));
+                memcpy(b.C, b.C0, b.nc * sizeof(float));
+                CHECK_OK(sam_sgemm(&ctx, c.ta, c.tb, c.M, c.N, c.K, c.alpha, b.A, c.lda, Bo, c.ldb, c.beta, b.C,
+                                   c.ldc));
+                if (o == 0) {
+                    b.B = Bo;
+                    CHECK(tg_check(&c, &b, "long kc") == 0);
+                    b.B = Bt;
+                    memcpy(first, b.C, b.nc * sizeof(float));
+                } else {
+                    CHECKF(memcmp(first, b.C, b.nc * sizeof(float)) == 0,
+                           "%s M=%zu N=%zu K=%zu ldb=%zu: B at +%zu floats from a line changes C",
+                           sam_isa_name(ctx.isa), c.M, c.N, c.K, c.ldb, o);
+                }
+            }
+            free(first);
+            free(base);
+            tg_free(&b);
+        }
+    }
+    sam_ctx_free(&ctx);
+    { /* N = 16: the long kc's A block (40 × 400) outgrows the short kc's workspace */
+        size_t need = sam_sgemm_workspace_bytes(40, 16, 400);
+        unsigned char *mem = (unsigned char *)malloc(need + 64);
+        CHECK(need >= sam__gemm_long_kc_ws_floats(40, 400) * sizeof(float));
+        sam_ctx_init(&ctx, NULL);
+        CHECK_OK(sam_ctx_set_workspace(&ctx, mem + 64 - ((uintptr_t)mem & 63) + 4, need));
+        tg_set(&c, 1, 0, 40, 16, 400, 0, 1.0f, 0.0f);
+        c.ldb = 1008;
+        FOR_EACH_ISA(ctx, isa) {
+            (void)isa;
+            tg_run(&ctx, &c, seed++);
+        }
+        sam_ctx_free(&ctx);
+        free(mem);
+    }
 }
 
 /* A fixed workspace: too small → SAM_ERR_WORKSPACE with C untouched; exactly
@@ -959,6 +1035,7 @@ static void tests_gemm(void) {
     RUN_TEST(test_sgemm_avx2_nt);
     RUN_TEST(test_sgemm_avx2_direct_b_prefetch);
     RUN_TEST(test_sgemm_avx2_5x16);
+    RUN_TEST(test_sgemm_avx2_long_kc);
     RUN_TEST(test_sgemm_workspace);
     RUN_TEST(test_sgemm_bad_input);
     RUN_TEST(test_patch_conv);
