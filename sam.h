@@ -2897,12 +2897,14 @@ SAM__AVX2 static void sam__gemm_ukr4x24_f32_avx2(size_t kc, float alpha, const f
 #define SAM__GEMM_KC_AVX2F_LONG 512 /* the longest kc of the long-kc variant (see sam__sgemm) */
 
 #if SAM__HAS_AVX2
-/* pf, when not NULL: one row of the next B panel (rows pfs floats apart) is
- * prefetched into L2 per k, spread over the FMAs (see the long-kc variant in
- * sam__sgemm). It changes no result. */
+/* Two extras for the long-kc variant in sam__sgemm; neither changes a result.
+ * pf, when not NULL: one row of the next B panel (rows pfs floats apart) is
+ * prefetched into L2 per k, spread over the FMAs. bcopy, when not NULL: the
+ * panel's rows, as loaded, are also stored there 16 floats apart, a packed
+ * copy for the tiles after this one. */
 SAM__AVX2 static void sam__gemm_ukr5x16_pf_f32_avx2(size_t kc, float alpha, const float *ap, const float *bp,
                                                     size_t bk, float beta, float *c, size_t ldc, size_t m, size_t n,
-                                                    const float *pf, size_t pfs) {
+                                                    const float *pf, size_t pfs, float *bcopy) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00;
     __m256 b0, b1, a, va, vb;
@@ -2929,7 +2931,13 @@ SAM__AVX2 static void sam__gemm_ukr5x16_pf_f32_avx2(size_t kc, float alpha, cons
         c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);                       \
         ap += 5;                                                                                    \
         bp += bk;
-    if (pf)
+    if (bcopy)
+        for (p = 0; p < kc; p++, bcopy += SAM__GEMM_NR_AVX2) {
+            SAM__UKR5_AVX2_K
+            _mm256_storeu_ps(bcopy, b0);
+            _mm256_storeu_ps(bcopy + 8, b1);
+        }
+    else if (pf)
         for (p = 0; p < kc; p++) {
             SAM__UKR5_AVX2_K
             _mm_prefetch((const char *)pf, _MM_HINT_T1);
@@ -2976,7 +2984,7 @@ SAM__AVX2 static void sam__gemm_ukr5x16_pf_f32_avx2(size_t kc, float alpha, cons
 /* The tile of the table (sam__gemm_ukr_fn): no prefetch. */
 SAM__AVX2 static void sam__gemm_ukr5x16_f32_avx2(size_t kc, float alpha, const float *ap, const float *bp, size_t bk,
                                                  float beta, float *c, size_t ldc, size_t m, size_t n) {
-    sam__gemm_ukr5x16_pf_f32_avx2(kc, alpha, ap, bp, bk, beta, c, ldc, m, n, NULL, 0);
+    sam__gemm_ukr5x16_pf_f32_avx2(kc, alpha, ap, bp, bk, beta, c, ldc, m, n, NULL, 0, NULL);
 }
 #endif
 
@@ -3974,7 +3982,8 @@ static size_t sam__gemm_long_kc(size_t K) {
 }
 
 /* Floats of its workspace: the packed A block (5-row panels) and one
- * zero-padded 16-wide B panel (the ragged first and last ones). */
+ * 16-wide B panel (a copy of the current one, or the ragged first or last
+ * one zero-padded). */
 static size_t sam__gemm_long_kc_ws_floats(size_t M, size_t K) {
     size_t kc = sam__gemm_long_kc(K);
     return sam__round_up(sam__round_up(M, SAM__GEMM_MR_AVX2F) * kc, 16) + kc * SAM__GEMM_NR_AVX2;
@@ -4070,11 +4079,13 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
      *   panel prefetches the next panel's rows into L2 from inside its k
      *   loop, one row per k between the FMAs. 40×2000×400 77 -> 81.5 GF/s,
      *   35 and 25 rows +8 %. The same prefetches issued a share per tile
-     *   outside the loop gave 76. Panels start on a 64-byte line (a ragged
-     *   first panel takes the columns before it): otherwise each row's 16
-     *   floats span two lines and a 400-row panel overflows L1 (64 GF/s).
-     *   Each element's arithmetic does not depend on its panel, so results
-     *   do not depend on B's address. */
+     *   outside the loop gave 76. The first tile stores the panel's rows as
+     *   it loads them, and the others read that copy, on a few pages instead
+     *   of one page per row: +0.5 to 1 %. Panels start on a 64-byte line (a
+     *   ragged first panel takes the columns before it): otherwise each
+     *   row's 16 floats span two lines and a 400-row panel overflows L1 (64
+     *   GF/s). Each element's arithmetic does not depend on its panel, so
+     *   results do not depend on B's address. */
     long_kc = pf_b && g->mr == SAM__GEMM_MR_AVX2F && SAM__GEMM_LONG_KC(ldb);
     kc = long_kc ? sam__gemm_long_kc(K) : pf_b && g->mr == SAM__GEMM_MR_AVX2F ? SAM__GEMM_KC_AVX2F_PF : g->kc;
     if (long_kc) {
@@ -4117,7 +4128,14 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
                         if (long_kc && ir + g->mr >= mcb && jr + n + g->nr <= ncb) { /* the last tile */
                             sam__gemm_ukr5x16_pf_f32_avx2(kcb, alpha, ap + ir * kcb, b, bk, beta_p,
                                                           C + (ic + ir) * ldc + jc + jr, ldc, mcb - ir, n,
-                                                          B + pc * ldb + jc + jr + n, ldb);
+                                                          B + pc * ldb + jc + jr + n, ldb, NULL);
+                            continue;
+                        }
+                        if (long_kc && ir == 0 && n == g->nr) { /* the first tile, on B in place */
+                            sam__gemm_ukr5x16_pf_f32_avx2(kcb, alpha, ap, b, bk, beta_p, C + ic * ldc + jc + jr, ldc,
+                                                          sam__min_sz(g->mr, mcb), n, NULL, 0, bp);
+                            b = bp;
+                            bk = g->nr;
                             continue;
                         }
                         if (pf_b && !long_kc && jr + 2 * g->nr <= ncb) { /* this tile's share of the next panel's rows */
