@@ -2706,6 +2706,11 @@ static size_t sam__min_sz(size_t a, size_t b) { return a < b ? a : b; }
  * never reads C. */
 typedef void (*sam__gemm_ukr_fn)(size_t kc, float alpha, const float *ap, const float *bp, size_t bk, float beta,
                                  float *c, size_t ldc, size_t m, size_t n);
+/* The same with the long-kc extras of the AVX2 16-wide tiles (pf, pfs, bcopy:
+ * see sam__gemm_ukr5x16_pf_f32_avx2). */
+typedef void (*sam__gemm_ukr_pf_fn)(size_t kc, float alpha, const float *ap, const float *bp, size_t bk, float beta,
+                                    float *c, size_t ldc, size_t m, size_t n, const float *pf, size_t pfs,
+                                    float *bcopy);
 
 /* ---- scalar: 4×4 tile, the specification ---------------------------------- */
 
@@ -2736,8 +2741,11 @@ static void sam__gemm_ukr_f32_scalar(size_t kc, float alpha, const float *ap, co
 #define SAM__GEMM_NR_AVX2 16
 
 #if SAM__HAS_AVX2
-SAM__AVX2 static void sam__gemm_ukr_f32_avx2(size_t kc, float alpha, const float *ap, const float *bp, size_t bk,
-                                             float beta, float *c, size_t ldc, size_t m, size_t n) {
+/* pf and bcopy: as for the 5×16 tile below (the long-kc variant of
+ * sam__sgemm); NULL in the tile of the table. */
+SAM__AVX2 static void sam__gemm_ukr6x16_pf_f32_avx2(size_t kc, float alpha, const float *ap, const float *bp,
+                                                    size_t bk, float beta, float *c, size_t ldc, size_t m, size_t n,
+                                                    const float *pf, size_t pfs, float *bcopy) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     __m256 b0, b1, a, va, vb;
@@ -2762,9 +2770,22 @@ SAM__AVX2 static void sam__gemm_ukr_f32_avx2(size_t kc, float alpha, const float
     c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);           \
     a = _mm256_broadcast_ss(ap + (p_) * 6 + 5);                                     \
     c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
-    for (ap_end = ap + 6 * kc; ap < ap_end; ap += 6, bp += bk) { /* no k counter (see the 2×40 kernel) */
-        SAM__UKR_AVX2_STEP(0)
-    }
+    ap_end = ap + 6 * kc;
+    if (bcopy)
+        for (; ap < ap_end; ap += 6, bp += bk, bcopy += SAM__GEMM_NR_AVX2) {
+            SAM__UKR_AVX2_STEP(0)
+            _mm256_storeu_ps(bcopy, b0);
+            _mm256_storeu_ps(bcopy + 8, b1);
+        }
+    else if (pf)
+        for (; ap < ap_end; ap += 6, bp += bk, pf += pfs) {
+            SAM__UKR_AVX2_STEP(0)
+            _mm_prefetch((const char *)pf, _MM_HINT_T1);
+        }
+    else
+        for (; ap < ap_end; ap += 6, bp += bk) { /* no k counter (see the 2×40 kernel) */
+            SAM__UKR_AVX2_STEP(0)
+        }
 #undef SAM__UKR_AVX2_STEP
     va = _mm256_set1_ps(alpha); /* set only now: all 16 ymm were busy in the loop */
     vb = _mm256_set1_ps(beta);
@@ -2806,6 +2827,12 @@ SAM__AVX2 static void sam__gemm_ukr_f32_avx2(size_t kc, float alpha, const float
             _mm256_maskstore_ps(q + 8, mhi, hi);
         }
     }
+}
+
+/* The tile of the table (sam__gemm_ukr_fn). */
+SAM__AVX2 static void sam__gemm_ukr_f32_avx2(size_t kc, float alpha, const float *ap, const float *bp, size_t bk,
+                                             float beta, float *c, size_t ldc, size_t m, size_t n) {
+    sam__gemm_ukr6x16_pf_f32_avx2(kc, alpha, ap, bp, bk, beta, c, ldc, m, n, NULL, 0, NULL);
 }
 #endif
 
@@ -3968,7 +3995,8 @@ SAM__AVX2 static void sam__gemm_nt_path_avx2(size_t M, size_t N, size_t K, float
  * (12×5000×64 74 -> 70). */
 #define SAM__GEMM_PF_B(M, K, ldb) ((M) >= 24 && (K) * (ldb) >= ((size_t)3 << 17))
 
-/* The long-kc variant of the 5×16 tile with B in place (see sam__sgemm): B's
+/* The long-kc variant of the 5×16 and 6×16 tiles with B in place (see
+ * sam__sgemm): B's
  * rows an odd number of 64-byte lines apart, so that a panel's kc rows spread
  * over all 64 sets of L1 (kc/64 lines per set, within its 8–12 ways). An even
  * count folds them onto fewer sets: ldb 4000 (32 sets) ran 40×4000×400 at 70
@@ -3981,12 +4009,12 @@ static size_t sam__gemm_long_kc(size_t K) {
     return (K + blocks - 1) / blocks;
 }
 
-/* Floats of its workspace: the packed A block (5-row panels) and one
- * 16-wide B panel (a copy of the current one, or the ragged first or last
- * one zero-padded). */
-static size_t sam__gemm_long_kc_ws_floats(size_t M, size_t K) {
+/* Floats of its workspace: the packed A block (rows rounded to the tile's,
+ * mr = 5 or 6) and one 16-wide B panel (a copy of the current one, or the
+ * ragged first or last one zero-padded). */
+static size_t sam__gemm_long_kc_ws_floats(size_t M, size_t mr, size_t K) {
     size_t kc = sam__gemm_long_kc(K);
-    return sam__round_up(sam__round_up(M, SAM__GEMM_MR_AVX2F) * kc, 16) + kc * SAM__GEMM_NR_AVX2;
+    return sam__round_up(sam__round_up(M, mr) * kc, 16) + kc * SAM__GEMM_NR_AVX2;
 }
 
 /* Floats of the A block and the B block (64-byte rounded) for one ISA. */
@@ -4020,6 +4048,9 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
     void *ws;
     sam_status st;
     int direct_b, pf_b, long_kc;
+#if SAM__HAS_AVX2
+    sam__gemm_ukr_pf_fn ukr_pf = g->mr == SAM__GEMM_MR_AVX2F ? sam__gemm_ukr5x16_pf_f32_avx2 : sam__gemm_ukr6x16_pf_f32_avx2;
+#endif
     if (M == 0 || N == 0) return SAM_OK;
     if (alpha == 0.0f || K == 0) {
         sam__gemm_scale_c(M, N, beta, C, ldc);
@@ -4068,17 +4099,19 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
      * AVX2 6×16: see SAM__GEMM_PF_B. */
     direct_b = tb == SAM_NO_TRANS && M <= 8 * g->mr;
     pf_b = direct_b && ctx->isa == SAM_ISA_AVX2 && g->nr == SAM__GEMM_NR_AVX2 && SAM__GEMM_PF_B(M, K, ldb);
-    /* The 5×16 tile with B in place beyond L2, two variants.
-     * - Short kc (64), each tile prefetching its share of the next panel's
-     *   rows. Measured, TN 40×2000×400 (GF/s): kc 256 72.5, 160 73, 128 74.4,
-     *   96 75.2, 64 76.8. Its cost is per tile (C loaded and stored once per
-     *   kc block, the call, the prefetch loop) on 320-cycle tiles: with B's
-     *   traffic taken away (a probe) it still ran at 78 only.
+    /* The 5×16 and 6×16 tiles with B in place beyond L2, two variants.
+     * - Short kc (5×16: 64; 6×16: its 256), each tile prefetching its share
+     *   of the next panel's rows. Measured on the 5×16 tile, TN 40×2000×400
+     *   (GF/s): kc 256 72.5, 160 73, 128 74.4, 96 75.2, 64 76.8. Its cost is
+     *   per tile (C loaded and stored once per kc block, the call, the
+     *   prefetch loop) on 320-cycle tiles: with B's traffic taken away (a
+     *   probe) it still ran at 78 only.
      * - Long kc (up to 512: one C pass at K = 400) where B's rows spread over
      *   L1 (SAM__GEMM_LONG_KC): 2000-cycle tiles, and the last tile on each
      *   panel prefetches the next panel's rows into L2 from inside its k
-     *   loop, one row per k between the FMAs. 40×2000×400 77 -> 81.5 GF/s,
-     *   35 and 25 rows +8 %. The same prefetches issued a share per tile
+     *   loop, one row per k between the FMAs. 40×2000×400 (5×16) 77 -> 81.5
+     *   GF/s, 35 and 25 rows +8 %; 6×16, M = 48, 42, 36, 30: 77, 76, 75.5,
+     *   74 -> 84. The same prefetches issued a share per tile
      *   outside the loop gave 76. The first tile stores the panel's rows as
      *   it loads them, and the others read that copy, on a few pages instead
      *   of one page per row: +0.5 to 1 %. Panels start on a 64-byte line (a
@@ -4086,10 +4119,10 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
      *   row's 16 floats span two lines and a 400-row panel overflows L1 (64
      *   GF/s). Each element's arithmetic does not depend on its panel, so
      *   results do not depend on B's address. */
-    long_kc = pf_b && g->mr == SAM__GEMM_MR_AVX2F && SAM__GEMM_LONG_KC(ldb);
+    long_kc = pf_b && SAM__GEMM_LONG_KC(ldb);
     kc = long_kc ? sam__gemm_long_kc(K) : pf_b && g->mr == SAM__GEMM_MR_AVX2F ? SAM__GEMM_KC_AVX2F_PF : g->kc;
     if (long_kc) {
-        na = sam__round_up(sam__round_up(M, SAM__GEMM_MR_AVX2F) * kc, 16);
+        na = sam__round_up(sam__round_up(M, g->mr) * kc, 16);
         nb = kc * SAM__GEMM_NR_AVX2;
     } else {
         sam__gemm_ws_floats(g, M, N, K, &na, &nb); /* kc <= g->kc */
@@ -4126,14 +4159,13 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
                     for (ir = 0; ir < mcb; ir += g->mr) {
 #if SAM__HAS_AVX2
                         if (long_kc && ir + g->mr >= mcb && jr + n + g->nr <= ncb) { /* the last tile */
-                            sam__gemm_ukr5x16_pf_f32_avx2(kcb, alpha, ap + ir * kcb, b, bk, beta_p,
-                                                          C + (ic + ir) * ldc + jc + jr, ldc, mcb - ir, n,
-                                                          B + pc * ldb + jc + jr + n, ldb, NULL);
+                            ukr_pf(kcb, alpha, ap + ir * kcb, b, bk, beta_p, C + (ic + ir) * ldc + jc + jr, ldc,
+                                   mcb - ir, n, B + pc * ldb + jc + jr + n, ldb, NULL);
                             continue;
                         }
                         if (long_kc && ir == 0 && n == g->nr) { /* the first tile, on B in place */
-                            sam__gemm_ukr5x16_pf_f32_avx2(kcb, alpha, ap, b, bk, beta_p, C + ic * ldc + jc + jr, ldc,
-                                                          sam__min_sz(g->mr, mcb), n, NULL, 0, bp);
+                            ukr_pf(kcb, alpha, ap, b, bk, beta_p, C + ic * ldc + jc + jr, ldc, sam__min_sz(g->mr, mcb),
+                                   n, NULL, 0, bp);
                             b = bp;
                             bk = g->nr;
                             continue;
@@ -4169,8 +4201,12 @@ SAM__DEF size_t sam_sgemm_workspace_bytes(size_t M, size_t N, size_t K) {
     if ((na + nb) * sizeof(float) > best) best = (na + nb) * sizeof(float);
     sam__gemm_ws_floats(&sam__gemm_cfg_avx2f, M, N, K, &na, &nb); /* the AVX2 5×16 tile */
     if ((na + nb) * sizeof(float) > best) best = (na + nb) * sizeof(float);
-    if (M <= 40 && sam__gemm_long_kc_ws_floats(M, K) * sizeof(float) > best) /* its long-kc variant */
-        best = sam__gemm_long_kc_ws_floats(M, K) * sizeof(float);
+    if (M <= 8 * SAM__GEMM_MR_AVX2) { /* the long-kc variant of the 5×16 and 6×16 tiles */
+        size_t lk = sam__gemm_long_kc_ws_floats(M, SAM__GEMM_MR_AVX2F, K);
+        if (sam__gemm_long_kc_ws_floats(M, SAM__GEMM_MR_AVX2, K) > lk)
+            lk = sam__gemm_long_kc_ws_floats(M, SAM__GEMM_MR_AVX2, K);
+        if (lk * sizeof(float) > best) best = lk * sizeof(float);
+    }
     if (sam__gemm_nt_ws_floats(N, K) * sizeof(float) > best) /* the AVX2 4×24 A Bᵀ path */
         best = sam__gemm_nt_ws_floats(N, K) * sizeof(float);
     if (N <= SAM__GEMM_TC_MAXN) { /* the AVX2 transposed-C path */

@@ -746,9 +746,9 @@ static void test_sgemm_avx2_5x16(void) {
 #endif
 }
 
-/* The long-kc variant of the AVX2 5×16 tile (SAM__GEMM_LONG_KC: B in place,
- * its rows an odd number of 64-byte lines apart): K in one block, in two
- * (513) and three (1100), M from 25 to 40 with a ragged last row tile, A
+/* The long-kc variant of the AVX2 5×16 and 6×16 tiles (SAM__GEMM_LONG_KC: B
+ * in place, its rows an odd number of 64-byte lines apart): K in one block,
+ * in two (513) and three (1100), M from 25 to 48 with a ragged last row tile, A
  * transposed or not, beta = 0 over NaN and beta ≠ 0, ldb padded beyond N,
  * and B at each of the 16 float offsets from a 64-byte line, which moves the
  * ragged first column panel: against the double reference at offset 0 and
@@ -757,9 +757,12 @@ static void test_sgemm_avx2_5x16(void) {
  * one panel wide, where the long kc needs more than the short one. Other ISAs
  * run the same cases. */
 static void test_sgemm_avx2_long_kc(void) {
-    static const size_t cs[][5] = {/* ta, M, N, K, ldb */
-                                   {1, 40, 2000, 400, 2000}, {0, 33, 1000, 513, 1008}, {1, 25, 1008, 1100, 1008},
-                                   {0, 37, 990, 400, 1040}, {1, 40, 2000, 129, 2000}};
+    static const size_t cs[][6] = {/* ta, M, N, K, ldb, the tile's rows (0: not this variant) */
+                                   {1, 40, 2000, 400, 2000, 5}, {0, 33, 1000, 513, 1008, 5},
+                                   {1, 25, 1008, 1100, 1008, 5}, {0, 37, 990, 400, 1040, 5},
+                                   {1, 40, 2000, 129, 2000, 0}, {1, 48, 2000, 400, 2000, 6},
+                                   {0, 42, 1000, 513, 1008, 6}, {1, 26, 990, 400, 1040, 6},
+                                   {0, 47, 1008, 1100, 1008, 6}};
     sam_ctx ctx;
     tg_case c;
     tg_bufs b;
@@ -777,7 +780,8 @@ static void test_sgemm_avx2_long_kc(void) {
             float *base, *first;
             tg_set(&c, (int)cs[i][0], 0, cs[i][1], cs[i][2], cs[i][3], 0, i & 1 ? -0.5f : 1.0f, i & 2 ? 0.0f : 0.75f);
             c.ldb = cs[i][4];
-            CHECK(SAM__GEMM_AVX2F_PATH(c.M, c.K, c.ldb, SAM_NO_TRANS) == (c.K >= 400));
+            CHECK(SAM__GEMM_PF_B(c.M, c.K, c.ldb) == (cs[i][5] != 0) && SAM__GEMM_LONG_KC(c.ldb));
+            CHECK(SAM__GEMM_AVX2F_PATH(c.M, c.K, c.ldb, SAM_NO_TRANS) == (cs[i][5] == 5));
             tg_alloc(&c, &b, seed++);
             /* B's floats, copied to a 64-byte line plus o floats */
             base = (float *)malloc((b.nb + 16) * sizeof(float) + 64);
@@ -805,13 +809,13 @@ static void test_sgemm_avx2_long_kc(void) {
         }
     }
     sam_ctx_free(&ctx);
-    { /* N = 16: the long kc's A block (40 × 400) outgrows the short kc's workspace */
-        size_t need = sam_sgemm_workspace_bytes(40, 16, 400);
+    for (i = 0; i < 2; i++) { /* N = 16: the long kc's A block (M × 400) outgrows the short kc's workspace */
+        size_t M = i ? 48 : 40, need = sam_sgemm_workspace_bytes(M, 16, 400);
         unsigned char *mem = (unsigned char *)malloc(need + 64);
-        CHECK(need >= sam__gemm_long_kc_ws_floats(40, 400) * sizeof(float));
+        CHECK(need >= sam__gemm_long_kc_ws_floats(M, i ? 6 : 5, 400) * sizeof(float));
         sam_ctx_init(&ctx, NULL);
         CHECK_OK(sam_ctx_set_workspace(&ctx, mem + 64 - ((uintptr_t)mem & 63) + 4, need));
-        tg_set(&c, 1, 0, 40, 16, 400, 0, 1.0f, 0.0f);
+        tg_set(&c, 1, 0, M, 16, 400, 0, 1.0f, 0.0f);
         c.ldb = 1008;
         FOR_EACH_ISA(ctx, isa) {
             (void)isa;
