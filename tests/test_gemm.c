@@ -826,6 +826,30 @@ static void test_sgemm_avx2_long_kc(void) {
     }
 }
 
+/* K = 1, the AVX2 rank-1 path (the MLP weight gradient at batch 1): all four
+ * transposes, M and N around the 8-lane vectors and the 64-column chunks,
+ * padded leading dimensions, beta = 0 over NaN and beta ≠ 0; on every ISA. */
+static void test_sgemm_rank1(void) {
+    static const size_t ms[] = {2, 7, 17, 255, 500}, ns[] = {1, 7, 8, 17, 30, 64, 65, 130};
+    sam_ctx ctx;
+    tg_case c;
+    unsigned seed = 1700;
+    size_t im, in;
+    int t;
+    sam_ctx_init(&ctx, NULL);
+    FOR_EACH_ISA(ctx, isa) {
+        (void)isa;
+        for (t = 0; t < 4; t++)
+            for (im = 0; im < sizeof ms / sizeof ms[0]; im++)
+                for (in = 0; in < sizeof ns / sizeof ns[0]; in++) {
+                    tg_set(&c, t & 1, t >> 1, ms[im], ns[in], 1, (im + in) % 3, in & 1 ? -0.5f : 1.0f,
+                           (im + in + (size_t)t) % 2 ? 0.0f : 0.75f);
+                    tg_run(&ctx, &c, seed++);
+                }
+    }
+    sam_ctx_free(&ctx);
+}
+
 /* A fixed workspace: too small → SAM_ERR_WORKSPACE with C untouched; exactly
  * sam_sgemm_workspace_bytes → works without allocating. */
 static void test_sgemm_workspace(void) {
@@ -1040,6 +1064,7 @@ static void tests_gemm(void) {
     RUN_TEST(test_sgemm_avx2_direct_b_prefetch);
     RUN_TEST(test_sgemm_avx2_5x16);
     RUN_TEST(test_sgemm_avx2_long_kc);
+    RUN_TEST(test_sgemm_rank1);
     RUN_TEST(test_sgemm_workspace);
     RUN_TEST(test_sgemm_bad_input);
     RUN_TEST(test_patch_conv);
