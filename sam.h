@@ -3580,51 +3580,59 @@ static const sam__gemm_row_fn sam__gemm_row_impl[SAM_ISA_COUNT] = {
 
 #if SAM__HAS_AVX2
 /* ---- AVX2, K = 1: C = alpha a bᵀ + beta C, a rank-1 update ----------------- *
- * The MLP weight gradient at batch 1 (TN 500×30×1) ran through the packed
- * path: 168 tile calls of one k each, 2.9 µs. Here each row of C is one
- * broadcast of a_i times b held in registers, 64 columns at a time (b
- * gathered into a zero-padded buffer, so any incb works). A ragged end of 8+
- * columns is one more full vector ending at the last column, overlapping
- * the one before: its old C is read before the row's first store and both
- * write the same values there (masked stores ran this shape at 8.7 GF/s
- * against 10.5 for the packed path). Per element the packed tile's
- * arithmetic: p = fma(a_i, b_j, +0), then alpha p (beta = 0, C not read)
- * or fma(alpha, p, beta c): bit-identical to it. */
+ * The packed path runs K = 1 as one-k tiles: the MLP weight gradient at
+ * batch 1 (TN 500×30×1) took 2.84 µs in 168 calls. Here each row of C is a
+ * broadcast of a_i times b, read in place when contiguous (b gathered 64
+ * at a time into a buffer otherwise). A ragged end of 8+ columns is one
+ * more full vector ending at the last column, overlapping the one before:
+ * its old C is read before the row's first store, and both write the same
+ * values there (masked stores ran TN 500×30×1 at 8.7 GF/s, the packed path
+ * at 10.5). Per element the packed tile's arithmetic: p = fma(a_i, b_j, +0),
+ * then alpha p (beta = 0: C not read) or fma(alpha, p, beta c), so the
+ * results are bit-identical to it. */
+SAM__AVX2 static inline void sam__gemm_rank1_row_avx2(size_t n, __m256 x, const float *b, float beta, __m256 va,
+                                                      __m256 vb, float *c) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(n >= 8 ? 8 : (int)n), lane);
+    const size_t t0 = n >= 8 ? n - 8 : 0;
+    const int ragged = n % 8 != 0;
+    __m256 rt = zero, p;
+    size_t j;
+    if (ragged) { /* before any store of this row; lane masks only below 8 columns */
+        p = _mm256_fmadd_ps(x, n >= 8 ? _mm256_loadu_ps(b + t0) : _mm256_maskload_ps(b, tail), zero);
+        rt = beta == 0.0f ? _mm256_mul_ps(va, p)
+                          : _mm256_fmadd_ps(va, p, _mm256_mul_ps(vb, n >= 8 ? _mm256_loadu_ps(c + t0)
+                                                                             : _mm256_maskload_ps(c, tail)));
+    }
+    if (beta == 0.0f)
+        for (j = 0; j + 8 <= n; j += 8)
+            _mm256_storeu_ps(c + j, _mm256_mul_ps(va, _mm256_fmadd_ps(x, _mm256_loadu_ps(b + j), zero)));
+    else
+        for (j = 0; j + 8 <= n; j += 8)
+            _mm256_storeu_ps(c + j, _mm256_fmadd_ps(va, _mm256_fmadd_ps(x, _mm256_loadu_ps(b + j), zero),
+                                                    _mm256_mul_ps(vb, _mm256_loadu_ps(c + j))));
+    if (ragged) {
+        if (n >= 8) _mm256_storeu_ps(c + t0, rt);
+        else _mm256_maskstore_ps(c, tail, rt);
+    }
+}
+
 SAM__AVX2 static void sam__gemm_rank1_f32_avx2(size_t M, size_t N, float alpha, const float *a, size_t inca,
                                                const float *b, size_t incb, float beta, float *C, size_t ldc) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta), zero = _mm256_setzero_ps();
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     float bt[64];
     size_t i, j, v;
+    if (incb == 1) {
+        for (i = 0; i < M; i++)
+            sam__gemm_rank1_row_avx2(N, _mm256_broadcast_ss(a + i * inca), b, beta, va, vb, C + i * ldc);
+        return;
+    }
     for (j = 0; j < N; j += 64) {
-        size_t n = sam__min_sz(64, N - j), nfull = n / 8;
-        int ragged = n % 8 != 0;
-        /* the ragged end: overlapping (n >= 8) or masked (n < 8) */
-        size_t t0 = n >= 8 ? n - 8 : 0;
-        __m256 bv[8], btail;
-        __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(n >= 8 ? 8 : (int)n), lane);
-        for (v = 0; v < 64; v++) bt[v] = v < n ? b[(j + v) * incb] : 0.0f;
-        for (v = 0; v < 8; v++) bv[v] = _mm256_loadu_ps(bt + 8 * v);
-        btail = _mm256_loadu_ps(bt + t0);
-        for (i = 0; i < M; i++) {
-            const __m256 x = _mm256_broadcast_ss(a + i * inca);
-            float *c = C + i * ldc + j;
-            __m256 rt = zero;
-            if (ragged) { /* before any store of this row */
-                __m256 p = _mm256_fmadd_ps(x, btail, zero);
-                rt = beta == 0.0f ? _mm256_mul_ps(va, p)
-                                  : _mm256_fmadd_ps(va, p, _mm256_mul_ps(vb, _mm256_maskload_ps(c + t0, tail)));
-            }
-            for (v = 0; v < nfull; v++) {
-                __m256 p = _mm256_fmadd_ps(x, bv[v], zero);
-                _mm256_storeu_ps(c + 8 * v, beta == 0.0f ? _mm256_mul_ps(va, p)
-                                                         : _mm256_fmadd_ps(va, p, _mm256_mul_ps(vb, _mm256_loadu_ps(c + 8 * v))));
-            }
-            if (ragged) {
-                if (n >= 8) _mm256_storeu_ps(c + t0, rt);
-                else _mm256_maskstore_ps(c, tail, rt);
-            }
-        }
+        size_t n = sam__min_sz(64, N - j);
+        for (v = 0; v < n; v++) bt[v] = b[(j + v) * incb];
+        for (i = 0; i < M; i++)
+            sam__gemm_rank1_row_avx2(n, _mm256_broadcast_ss(a + i * inca), bt, beta, va, vb, C + i * ldc + j);
     }
 }
 #endif
