@@ -4102,14 +4102,11 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
                              : SAM__GEMM_AVX2S_PATH(M, tb) ? &sam__gemm_cfg_avx2s
                              : SAM__GEMM_AVX2F_PATH(M, K, ldb, tb) ? &sam__gemm_cfg_avx2f
                                                            : &sam__gemm_cfgs[ctx->isa];
-    size_t na, nb, jc, pc, ic, jr, ir, kc, n;
+    size_t na, nb, jc, pc, ic, jr, ir, kc, n, mr;
     float *ap, *bp;
     void *ws;
     sam_status st;
     int direct_b, pf_b, long_kc;
-#if SAM__HAS_AVX2
-    sam__gemm_ukr_pf_fn ukr_pf = g->mr == SAM__GEMM_MR_AVX2F ? sam__gemm_ukr5x16_pf_f32_avx2 : sam__gemm_ukr6x16_pf_f32_avx2;
-#endif
     if (M == 0 || N == 0) return SAM_OK;
     if (alpha == 0.0f || K == 0) {
         sam__gemm_scale_c(M, N, beta, C, ldc);
@@ -4208,8 +4205,27 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
             if (!direct_b)
                 g->pack_b(tb, kcb, ncb, tb == SAM_NO_TRANS ? B + pc * ldb + jc : B + jc * ldb + pc, ldb, bp);
             for (ic = 0; ic < M; ic += g->mc) {
-                size_t mcb = sam__min_sz(g->mc, M - ic);
-                g->pack_a(ta, mcb, kcb, ta == SAM_NO_TRANS ? A + ic * lda + pc : A + pc * lda + ic, lda, ap);
+                size_t mcb = sam__min_sz(g->mc, M - ic), m6 = 0;
+#if SAM__HAS_AVX2
+                /* Long kc on the 5×16 tile: the first m6 rows in 6-row tiles
+                 * (M = m6 + 5b, m6 the largest multiple of 6 that allows it),
+                 * the rest in 5-row ones. No row is padded and most FMAs run
+                 * in the faster 6×16 tile (same arithmetic per element): TN
+                 * 40×2000×400 (30 + 10 rows) +0.5 %. */
+                if (long_kc && g->mr == SAM__GEMM_MR_AVX2F) {
+                    m6 = mcb - mcb % 6;
+                    while (m6 > 0 && (mcb - m6) % 5 != 0) m6 -= 6;
+                }
+                if (m6) {
+                    sam__gemm_pack_a_f32_avx2(ta, m6, kcb, ta == SAM_NO_TRANS ? A + ic * lda + pc : A + pc * lda + ic,
+                                              lda, ap);
+                    if (mcb > m6)
+                        sam__gemm_pack_a5_f32_avx2(ta, mcb - m6, kcb,
+                                                   ta == SAM_NO_TRANS ? A + (ic + m6) * lda + pc : A + pc * lda + ic + m6,
+                                                   lda, ap + m6 * kcb);
+                } else
+#endif
+                    g->pack_a(ta, mcb, kcb, ta == SAM_NO_TRANS ? A + ic * lda + pc : A + pc * lda + ic, lda, ap);
                 for (jr = 0; jr < ncb; jr += n) {
                     const float *b = bp + jr * kcb;
                     size_t bk = g->nr;
@@ -4223,21 +4239,27 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
                             b = bp;
                         }
                     }
-                    for (ir = 0; ir < mcb; ir += g->mr) {
+                    for (ir = 0; ir < mcb; ir += mr) {
+                        mr = ir < m6 ? SAM__GEMM_MR_AVX2 : g->mr;
 #if SAM__HAS_AVX2
-                        if (long_kc && ir + g->mr >= mcb && jr + n + g->nr <= ncb) { /* the last tile */
-                            ukr_pf(kcb, alpha, ap + ir * kcb, b, bk, beta_p, C + (ic + ir) * ldc + jc + jr, ldc,
-                                   mcb - ir, n, B + pc * ldb + jc + jr + n, ldb, NULL);
+                        if (long_kc) {
+                            sam__gemm_ukr_pf_fn ukr = mr == SAM__GEMM_MR_AVX2 ? sam__gemm_ukr6x16_pf_f32_avx2
+                                                                              : sam__gemm_ukr5x16_pf_f32_avx2;
+                            float *c = C + (ic + ir) * ldc + jc + jr;
+                            if (ir + mr >= mcb && jr + n + g->nr <= ncb) { /* the last tile */
+                                ukr(kcb, alpha, ap + ir * kcb, b, bk, beta_p, c, ldc, mcb - ir, n,
+                                    B + pc * ldb + jc + jr + n, ldb, NULL);
+                            } else if (ir == 0 && n == g->nr) { /* the first tile, on B in place */
+                                ukr(kcb, alpha, ap, b, bk, beta_p, c, ldc, sam__min_sz(mr, mcb), n, NULL, 0, bp);
+                                b = bp;
+                                bk = g->nr;
+                            } else {
+                                ukr(kcb, alpha, ap + ir * kcb, b, bk, beta_p, c, ldc, sam__min_sz(mr, mcb - ir), n,
+                                    NULL, 0, NULL);
+                            }
                             continue;
                         }
-                        if (long_kc && ir == 0 && n == g->nr) { /* the first tile, on B in place */
-                            ukr_pf(kcb, alpha, ap, b, bk, beta_p, C + ic * ldc + jc + jr, ldc, sam__min_sz(g->mr, mcb),
-                                   n, NULL, 0, bp);
-                            b = bp;
-                            bk = g->nr;
-                            continue;
-                        }
-                        if (pf_b && !long_kc && jr + 2 * g->nr <= ncb) { /* this tile's share of the next panel's rows */
+                        if (pf_b && jr + 2 * g->nr <= ncb) { /* this tile's share of the next panel's rows */
                             size_t k = ir * kcb / mcb, k1 = sam__min_sz(kcb, (ir + g->mr) * kcb / mcb);
                             const float *q = B + (pc + k) * ldb + jc + jr + g->nr;
                             for (; k < k1; k++, q += ldb) { /* inline: gcc drops calls to a prefetch-only function */

@@ -748,7 +748,8 @@ static void test_sgemm_avx2_5x16(void) {
 
 /* The long-kc variant of the AVX2 5×16 and 6×16 tiles (SAM__GEMM_LONG_KC: B
  * in place, its rows an odd number of 64-byte lines apart): K in one block,
- * in two (513) and three (1100), M from 25 to 48 with a ragged last row tile, A
+ * in two (513) and three (1100), M from 25 to 48 with a ragged last row tile
+ * or, on the 5×16 side, 6-row tiles first (40 = 30 + 10, 33 = 18 + 15), A
  * transposed or not, beta = 0 over NaN and beta ≠ 0, ldb padded beyond N,
  * and B at each of the 16 float offsets from a 64-byte line, which moves the
  * ragged first column panel: against the double reference at offset 0 and
