@@ -4056,11 +4056,11 @@ SAM__AVX2 static void sam__gemm_nt_path_avx2(size_t M, size_t N, size_t K, float
 #define SAM__GEMM_PF_B(M, K, ldb) ((M) >= 24 && (K) * (ldb) >= ((size_t)3 << 17))
 
 /* The long-kc variant of the 5×16 and 6×16 tiles with B in place (see
- * sam__sgemm): B's
- * rows an odd number of 64-byte lines apart, so that a panel's kc rows spread
- * over all 64 sets of L1 (kc/64 lines per set, within its 8–12 ways). An even
- * count folds them onto fewer sets: ldb 4000 (32 sets) ran 40×4000×400 at 70
- * GF/s against 74 with kc 64, ldb 2048 (one set) at 52 against 70. */
+ * sam__sgemm): B's rows an odd number of 64-byte lines apart, so that a
+ * panel's kc rows spread over all 64 sets of L1 (kc/64 lines per set, within
+ * its 8–12 ways). An even count folds them onto fewer sets: ldb 4000 (32
+ * sets) ran 40×4000×400 at 70 GF/s against 74 with kc 64, ldb 2048 (one set)
+ * at 52 against 70. */
 #define SAM__GEMM_LONG_KC(ldb) ((ldb) % 16 == 0 && ((ldb) / 16) % 2 == 1)
 
 /* kc of the long-kc variant: K in equal blocks of at most 512 rows. */
@@ -4176,14 +4176,14 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
      *   panel prefetches the next panel's rows into L2 from inside its k
      *   loop, one row per k between the FMAs. 40×2000×400 (5×16) 77 -> 81.5
      *   GF/s, 35 and 25 rows +8 %; 6×16, M = 48, 42, 36, 30: 77, 76, 75.5,
-     *   74 -> 84. The same prefetches issued a share per tile
-     *   outside the loop gave 76. The first tile stores the panel's rows as
-     *   it loads them, and the others read that copy, on a few pages instead
-     *   of one page per row: +0.5 to 1 %. Panels start on a 64-byte line (a
-     *   ragged first panel takes the columns before it): otherwise each
-     *   row's 16 floats span two lines and a 400-row panel overflows L1 (64
-     *   GF/s). Each element's arithmetic does not depend on its panel, so
-     *   results do not depend on B's address. */
+     *   74 -> 84. The same prefetches issued a share per tile outside the
+     *   loop gave 76. The first tile stores the panel's rows as it loads
+     *   them, and the others read that copy, on a few pages instead of one
+     *   page per row: +0.5 to 1 %. Panels start on a 64-byte line (a ragged
+     *   first panel takes the columns before it): otherwise each row's 16
+     *   floats span two lines and a 400-row panel overflows L1 (64 GF/s).
+     *   Each element's arithmetic does not depend on its panel, so results
+     *   do not depend on B's address. */
     long_kc = pf_b && SAM__GEMM_LONG_KC(ldb);
     kc = long_kc ? sam__gemm_long_kc(K) : pf_b && g->mr == SAM__GEMM_MR_AVX2F ? SAM__GEMM_KC_AVX2F_PF : g->kc;
     if (long_kc) {
@@ -4212,7 +4212,7 @@ static sam_status sam__sgemm(sam_ctx *ctx, sam_transpose ta, sam_transpose tb, s
                  * (M = m6 + 5b, m6 the largest multiple of 6 that allows it),
                  * the rest in 5-row ones. No row is padded and most FMAs run
                  * in the faster 6×16 tile (same arithmetic per element): TN
-                 * 40×2000×400 (30 + 10 rows) +0.5 %. */
+                 * 40×2000×400 (30 + 10 rows) +0.5 to 1 %, 33 rows +7 %. */
                 if (long_kc && g->mr == SAM__GEMM_MR_AVX2F) {
                     m6 = mcb - mcb % 6;
                     while (m6 > 0 && (mcb - m6) % 5 != 0) m6 -= 6;
