@@ -2921,7 +2921,6 @@ SAM__AVX2 static void sam__gemm_ukr4x24_f32_avx2(size_t kc, float alpha, const f
 
 #define SAM__GEMM_MR_AVX2F 5
 #define SAM__GEMM_KC_AVX2F_PF 64 /* kc with B in place and prefetched (see sam__sgemm) */
-#define SAM__GEMM_KC_AVX2F_LONG 512 /* the longest kc of the long-kc variant (see sam__sgemm) */
 
 #if SAM__HAS_AVX2
 /* Two extras for the long-kc variant in sam__sgemm; neither changes a result.
@@ -4063,9 +4062,11 @@ SAM__AVX2 static void sam__gemm_nt_path_avx2(size_t M, size_t N, size_t K, float
  * at 52 against 70. */
 #define SAM__GEMM_LONG_KC(ldb) ((ldb) % 16 == 0 && ((ldb) / 16) % 2 == 1)
 
-/* kc of the long-kc variant: K in equal blocks of at most 512 rows. */
+/* kc of the long-kc variant (both tiles): K in equal blocks of at most
+ * SAM__GEMM_KC_LONG_MAX rows. */
+#define SAM__GEMM_KC_LONG_MAX 512
 static size_t sam__gemm_long_kc(size_t K) {
-    size_t blocks = (K + SAM__GEMM_KC_AVX2F_LONG - 1) / SAM__GEMM_KC_AVX2F_LONG;
+    size_t blocks = (K + SAM__GEMM_KC_LONG_MAX - 1) / SAM__GEMM_KC_LONG_MAX;
     return (K + blocks - 1) / blocks;
 }
 
